@@ -1,0 +1,19 @@
+// Rotary position embedding (half-rotation layout): precomputed cos/sin tables and their
+// application to query/key tensors. It does not know about attention heads beyond the shape.
+#pragma once
+#include <torch/torch.h>
+
+namespace muonlab {
+
+class Rope {
+ public:
+  Rope() = default;
+  Rope(int64_t head_dim, int64_t max_seq_len, double theta);
+  // x (B, H, T, D) -> x rotated by position; T <= max_seq_len.
+  torch::Tensor apply(const torch::Tensor& x) const;
+
+ private:
+  torch::Tensor cos_, sin_;  // (max_seq_len, D/2)
+};
+
+}  // namespace muonlab

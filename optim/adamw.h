@@ -1,0 +1,31 @@
+// AdamW: bias-corrected Adam moments, eps outside the square root, decoupled weight decay
+// applied only to parameters with 2 or more dimensions. Matches torch::optim::AdamW's math.
+#pragma once
+#include "optim/optimizer.h"
+
+namespace muonlab {
+
+struct AdamWOptions {
+  double lr = 3e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+};
+
+class AdamW : public Optimizer {
+ public:
+  AdamW(std::string group_name, std::vector<NamedParam> params, const AdamWOptions& options);
+  std::string kind() const override { return "adamw"; }
+  void step() override;
+  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
+  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
+  int64_t steps_taken() const { return step_; }
+
+ private:
+  AdamWOptions options_;
+  int64_t step_ = 0;
+  std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // parallel to groups_[0].params
+};
+
+}  // namespace muonlab

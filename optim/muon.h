@@ -1,0 +1,42 @@
+// Muon for hidden 2-D matrices: EMA momentum (m = beta m + (1-beta) g), Nesterov blend
+// u = (1-beta) g + beta m, Newton-Schulz orthogonalisation, decoupled weight decay
+// W <- W (1 - lr wd), then W <- W - lr * scale(shape) * O, with scale "keller"
+// sqrt(max(1, rows/cols)), "match_rms_adamw" 0.2 sqrt(max(rows, cols)) or "none".
+// Embeddings, head and gains belong to an AdamW group (see registry.h), never here.
+#pragma once
+#include "optim/newton_schulz.h"
+#include "optim/optimizer.h"
+
+namespace muonlab {
+
+struct MuonOptions {
+  double lr = 0.02;
+  double momentum = 0.95;
+  bool nesterov = true;
+  double weight_decay = 0.0;
+  std::string ns_coefficients = "keller";
+  int ns_steps = 5;
+  bool ns_bf16 = true;
+  std::string lr_scale = "keller";  // keller | match_rms_adamw | none
+};
+
+// The shape factor the update is multiplied by; throws std::invalid_argument on unknown kind.
+double muon_lr_scale(const std::string& kind, int64_t rows, int64_t cols);
+
+class Muon : public Optimizer {
+ public:
+  // Every param must be 2-D; throws std::invalid_argument naming the offender otherwise.
+  Muon(std::string group_name, std::vector<NamedParam> params, const MuonOptions& options);
+  std::string kind() const override { return "muon"; }
+  void step() override;
+  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
+  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
+
+ private:
+  MuonOptions options_;
+  NsSchedule schedule_;
+  int64_t step_ = 0;
+  std::vector<torch::Tensor> momentum_;  // parallel to groups_[0].params
+};
+
+}  // namespace muonlab

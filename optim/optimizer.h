@@ -1,0 +1,64 @@
+// The one optimizer interface: named parameter groups, step(), zero_grad(), and state save/load
+// keyed by parameter name (so checkpoints stay readable and order-independent). OptimizerSet
+// combines several optimizers (e.g. Muon for hidden matrices + AdamW for the rest) behind the
+// same calls. Concrete update rules live in adamw.h, muon.h; construction from config in
+// registry.h.
+#pragma once
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace muonlab {
+
+struct NamedParam {
+  std::string name;
+  torch::Tensor param;
+};
+
+struct ParamGroup {
+  std::string name;  // e.g. "muon", "adamw"
+  std::vector<NamedParam> params;
+  double base_lr = 0;  // configured peak learning rate
+  double lr = 0;       // current learning rate (base_lr x schedule multiplier)
+  double weight_decay = 0;
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  virtual std::string kind() const = 0;
+  // Applies one update to every parameter with a defined gradient.
+  virtual void step() = 0;
+  // Writes/reads every state tensor under "<prefix><param name>.<state name>".
+  virtual void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive, const std::string& prefix) = 0;
+
+  void zero_grad();
+  std::vector<ParamGroup>& groups() { return groups_; }
+  const std::vector<ParamGroup>& groups() const { return groups_; }
+
+ protected:
+  std::vector<ParamGroup> groups_;
+};
+
+// Several optimizers stepped together; each owns disjoint parameters.
+class OptimizerSet {
+ public:
+  void add(std::unique_ptr<Optimizer> optimizer);
+  void step();
+  void zero_grad();
+  // Sets every group's lr to base_lr * multiplier.
+  void set_lr_multiplier(double multiplier);
+  void save(torch::serialize::OutputArchive& archive) const;
+  void load(torch::serialize::InputArchive& archive);
+  const std::vector<std::unique_ptr<Optimizer>>& parts() const { return parts_; }
+  // One line per group: "muon: lr 0.02, 24 params (blocks.0.attn.wq, ...)".
+  std::vector<std::string> describe() const;
+
+ private:
+  std::vector<std::unique_ptr<Optimizer>> parts_;
+};
+
+}  // namespace muonlab

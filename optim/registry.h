@@ -1,0 +1,42 @@
+// Builds the optimizer set from its validated config. Routing is the same for every kind:
+// hidden 2-D matrices (names "blocks.*" with 2 dims) go to the main optimizer `kind`; token
+// embedding, LM head and 1-D gains go to an auxiliary AdamW group configured by `adamw`.
+// So runs that differ only in `kind` treat embeddings/head/gains identically.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "optim/adamw.h"
+#include "optim/muon.h"
+#include "optim/optimizer.h"
+
+namespace muonlab {
+
+struct OptimConfig {
+  std::string kind = "adamw";  // adamw | muon
+  double lr = 3e-3;
+  double weight_decay = 0.0;
+  // adamw kind
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  // muon kind
+  double momentum = 0.95;
+  bool nesterov = true;
+  std::string ns_coefficients = "keller";
+  int ns_steps = 5;
+  bool ns_bf16 = true;
+  std::string lr_scale = "keller";
+  // embeddings, head, gains
+  AdamWOptions adamw;
+  // Throws std::invalid_argument naming the optim.* key that is out of range.
+  void validate() const;
+};
+
+// The names of the optimizer kinds the registry knows.
+std::vector<std::string> optimizer_kinds();
+// True for parameters the main optimizer takes.
+bool is_hidden_matrix(const NamedParam& p);
+std::unique_ptr<OptimizerSet> build_optimizer(const OptimConfig& cfg,
+                                              const std::vector<NamedParam>& params);
+
+}  // namespace muonlab

@@ -1,0 +1,19 @@
+// Spectral figures of a weight (or update) matrix: stable rank ||W||_F^2 / sigma_max^2,
+// sigma_max, Frobenius norm, effective rank exp(H(sigma / sum sigma)). Computed in fp32/fp64 from
+// the singular values. It does not decide when to measure (the trainer does).
+#pragma once
+#include <torch/torch.h>
+
+namespace muonlab {
+
+struct MatrixSpectrum {
+  double stable_rank = 0;
+  double sigma_max = 0;
+  double fro_norm = 0;
+  double eff_rank = 0;
+};
+
+// w must be 2-D. A zero matrix gives all zeros.
+MatrixSpectrum matrix_spectrum(const torch::Tensor& w);
+
+}  // namespace muonlab
