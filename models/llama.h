@@ -35,7 +35,10 @@ struct LlamaConfig {
 
 // Closed-form parameter count of the model described by cfg.
 int64_t llama_param_count(const LlamaConfig& cfg);
-// Training FLOPs per token (forward + backward): 6*N_matmul + 12*L*T*d (attention).
+// Training FLOPs per token (forward + backward): 6*N_matmul + 12*L*T*C (attention), where
+// N_matmul = L*(C*H*D + 2*C*Hkv*D + H*D*C + 3*C*F) + V*C counts every matmul weight including
+// the LM head (V*C, tied or not) but not the embedding lookup, and T = seq_len (the causal mask
+// is not discounted). 6 = 2 (forward multiply-add) + 4 (backward: input and weight gradients).
 double llama_flops_per_token(const LlamaConfig& cfg);
 
 class LlamaImpl : public torch::nn::Module {
@@ -54,9 +57,9 @@ class LlamaImpl : public torch::nn::Module {
  private:
   LlamaConfig cfg_;
   Rope rope_;
-  torch::Tensor tok_emb_;    // (V, C)
-  torch::Tensor final_norm_; // (C)
-  torch::Tensor lm_head_;    // (V, C), undefined when tied
+  torch::Tensor tok_emb_;     // (V, C)
+  torch::Tensor final_norm_;  // (C)
+  torch::Tensor lm_head_;     // (V, C), undefined when tied
   struct Block {
     torch::Tensor attn_norm, wq, wk, wv, wo, mlp_norm, w1, w2, w3;
   };

@@ -13,7 +13,8 @@ class Rope {
   torch::Tensor apply(const torch::Tensor& x) const;
 
  private:
-  torch::Tensor cos_, sin_;  // (max_seq_len, D/2)
+  torch::Tensor cos_, sin_;      // (max_seq_len, D/2) float32, the hot-path dtype
+  torch::Tensor cos64_, sin64_;  // (max_seq_len, D/2) float64, for double-precision models
 };
 
 }  // namespace muonlab

@@ -43,6 +43,13 @@ class Optimizer {
   std::vector<ParamGroup> groups_;
 };
 
+// Helpers for Optimizer::load implementations. Each throws std::runtime_error naming `key` when
+// the archive lacks it (e.g. a checkpoint from another optimizer kind) or its shape differs.
+torch::Tensor read_state_tensor(torch::serialize::InputArchive& archive, const std::string& key);
+void load_state_into(torch::serialize::InputArchive& archive, const std::string& key,
+                     torch::Tensor& target);
+int64_t read_step_counter(torch::serialize::InputArchive& archive, const std::string& key);
+
 // Several optimizers stepped together; each owns disjoint parameters.
 class OptimizerSet {
  public:

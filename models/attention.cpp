@@ -1,0 +1,55 @@
+// Causal scaled-dot-product attention shim (LibTorch 1.13 has no fused kernel): explicit
+// scores, cached causal mask, softmax, weighted sum. Grouped-query heads share K/V without copies.
+#include "models/attention.h"
+
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+namespace muonlab {
+namespace {
+
+// Upper-triangle (future positions) bool mask (T, T), cached per thread for the last T/device.
+torch::Tensor causal_mask(int64_t T, const torch::Device& device) {
+  thread_local torch::Tensor cached;
+  if (!cached.defined() || cached.size(0) != T || cached.device() != device) {
+    auto opts = torch::TensorOptions().dtype(torch::kBool).device(device);
+    cached = torch::ones({T, T}, opts).triu(1);
+  }
+  return cached;
+}
+
+void check_shapes(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) {
+    throw std::invalid_argument("causal_attention: q, k, v must be 4-D (B, H, T, D)");
+  }
+  if (k.sizes() != v.sizes()) throw std::invalid_argument("causal_attention: k and v differ");
+  const bool same_btd = q.size(0) == k.size(0) && q.size(2) == k.size(2) && q.size(3) == k.size(3);
+  if (!same_btd || k.size(1) == 0 || q.size(1) % k.size(1) != 0) {
+    throw std::invalid_argument("causal_attention: q heads " + std::to_string(q.size(1)) +
+                                " must be a multiple of kv heads " + std::to_string(k.size(1)) +
+                                " with matching B, T, D");
+  }
+}
+
+}  // namespace
+
+torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v) {
+  check_shapes(q, k, v);
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  const int64_t Hkv = k.size(1), G = H / Hkv;
+  // Query heads h = kv * G + g share kv head `kv` (same as repeat_interleave of K/V by G):
+  // fold the G query heads of a group into the row dimension instead of copying K/V.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  torch::Tensor qg = (q * scale).reshape({B, Hkv, G * T, D});     // (B, Hkv, G*T, D)
+  torch::Tensor scores = torch::matmul(qg, k.transpose(-2, -1));  // (B, Hkv, G*T, T)
+  scores = scores.view({B, Hkv, G, T, T});                        // (B, Hkv, G, T, T)
+  scores.masked_fill_(causal_mask(T, q.device()), -std::numeric_limits<double>::infinity());
+  torch::Tensor probs = torch::softmax(scores, -1).view({B, Hkv, G * T, T});
+  torch::Tensor out = torch::matmul(probs, v);  // (B, Hkv, G*T, D)
+  return out.view({B, H, T, D});
+}
+
+}  // namespace muonlab

@@ -1,0 +1,111 @@
+// Muon update rule: EMA momentum, Nesterov blend, Newton-Schulz on same-shape matrices batched
+// together, decoupled weight decay and the shape-dependent lr factor; plus state save/load.
+#include "optim/muon.h"
+
+#include <cmath>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <utility>
+
+namespace muonlab {
+
+namespace {
+
+void validate_options(const MuonOptions& options) {
+  if (!(options.momentum >= 0 && options.momentum < 1)) {
+    throw std::invalid_argument("optim.momentum: must be in [0, 1), got " +
+                                std::to_string(options.momentum));
+  }
+  muon_lr_scale(options.lr_scale, 1, 1);  // throws on an unknown kind
+}
+
+void require_matrix(const NamedParam& named) {
+  if (named.param.dim() == 2) return;
+  std::ostringstream out;
+  out << "Muon: parameter '" << named.name << "' has shape " << named.param.sizes()
+      << "; Muon takes only 2-D matrices (route it to AdamW)";
+  throw std::invalid_argument(out.str());
+}
+
+}  // namespace
+
+double muon_lr_scale(const std::string& kind, int64_t rows, int64_t cols) {
+  const double r = static_cast<double>(rows), c = static_cast<double>(cols);
+  if (kind == "keller") return std::sqrt(std::max(1.0, r / c));
+  if (kind == "match_rms_adamw") return 0.2 * std::sqrt(std::max(r, c));
+  if (kind == "none") return 1.0;
+  throw std::invalid_argument("optim.lr_scale: unknown '" + kind +
+                              "'; use keller, match_rms_adamw or none");
+}
+
+Muon::Muon(std::string group_name, std::vector<NamedParam> params, const MuonOptions& options)
+    : options_(options), schedule_(ns_schedule(options.ns_coefficients, options.ns_steps)) {
+  validate_options(options);
+  ParamGroup group;
+  group.name = std::move(group_name);
+  group.params = std::move(params);
+  group.base_lr = options.lr;
+  group.lr = options.lr;
+  group.weight_decay = options.weight_decay;
+  for (const auto& named : group.params) {
+    require_matrix(named);
+    momentum_.push_back(torch::zeros_like(named.param, torch::TensorOptions(torch::kFloat),
+                                          torch::MemoryFormat::Contiguous));
+  }
+  groups_.push_back(std::move(group));
+}
+
+void Muon::step() {
+  torch::NoGradGuard no_grad;
+  ++step_;
+  const ParamGroup& group = groups_[0];
+  const double beta = options_.momentum;
+
+  // Momentum update and Nesterov blend; indices grouped by shape for batched orthogonalisation.
+  std::vector<torch::Tensor> inputs(group.params.size());
+  std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_shape;
+  for (size_t i = 0; i < group.params.size(); ++i) {
+    const torch::Tensor& param = group.params[i].param;
+    const torch::Tensor& grad = param.grad();
+    if (!grad.defined()) continue;
+    torch::Tensor grad32 = grad.to(torch::kFloat);
+    momentum_[i].lerp_(grad32, 1.0 - beta);
+    inputs[i] = options_.nesterov ? grad32.lerp(momentum_[i], beta) : momentum_[i];
+    by_shape[{param.size(0), param.size(1)}].push_back(i);
+  }
+
+  const double lr = group.lr, wd = group.weight_decay;
+  for (const auto& [shape, indices] : by_shape) {
+    std::vector<torch::Tensor> batch;
+    for (size_t i : indices) batch.push_back(inputs[i]);
+    torch::Tensor stacked = batch.size() == 1 ? batch[0] : torch::stack(batch);
+    torch::Tensor ortho = newton_schulz(stacked, schedule_, options_.ns_bf16);
+    std::vector<torch::Tensor> updates =
+        batch.size() == 1 ? std::vector<torch::Tensor>{ortho} : ortho.unbind(0);
+    const double step_size = lr * muon_lr_scale(options_.lr_scale, shape.first, shape.second);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      torch::Tensor param = group.params[indices[k]].param;
+      if (wd != 0) param.mul_(1.0 - lr * wd);
+      param.add_(updates[k].to(param.scalar_type()), -step_size);
+    }
+  }
+}
+
+void Muon::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+  archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
+  const auto& params = groups_[0].params;
+  for (size_t i = 0; i < params.size(); ++i) {
+    archive.write(prefix + params[i].name + ".momentum", momentum_[i]);
+  }
+}
+
+void Muon::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  const auto& params = groups_[0].params;
+  for (size_t i = 0; i < params.size(); ++i) {
+    load_state_into(archive, prefix + params[i].name + ".momentum", momentum_[i]);
+  }
+  step_ = read_step_counter(archive, prefix + "step");
+}
+
+}  // namespace muonlab

@@ -1,0 +1,108 @@
+// The shared optimizer plumbing: zero_grad, the OptimizerSet that steps several optimizers
+// together, its checkpoint layout ("<group name>.<param name>.<state>") and the state readers.
+#include "optim/optimizer.h"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace muonlab {
+
+namespace {
+
+// Archive prefix of one part: its group name (unique per set), or "<index>.<kind>" without one.
+std::string part_prefix(const Optimizer& part, size_t index) {
+  if (!part.groups().empty() && !part.groups()[0].name.empty()) {
+    return part.groups()[0].name + ".";
+  }
+  return std::to_string(index) + "." + part.kind() + ".";
+}
+
+std::string shape_text(const torch::Tensor& t) {
+  std::ostringstream out;
+  out << t.sizes();
+  return out.str();
+}
+
+std::string describe_group(const ParamGroup& group, const std::string& kind) {
+  std::ostringstream out;
+  out << group.name << " (" << kind << "): lr " << group.lr << ", wd " << group.weight_decay << ", "
+      << group.params.size() << " params (";
+  for (size_t i = 0; i < group.params.size(); ++i) {
+    out << (i ? ", " : "") << group.params[i].name;
+  }
+  out << ")";
+  return out.str();
+}
+
+}  // namespace
+
+torch::Tensor read_state_tensor(torch::serialize::InputArchive& archive, const std::string& key) {
+  torch::Tensor value;
+  if (!archive.try_read(key, value)) {
+    throw std::runtime_error("optimizer state: checkpoint has no '" + key +
+                             "' (was it written by another optimizer kind or model?)");
+  }
+  return value;
+}
+
+void load_state_into(torch::serialize::InputArchive& archive, const std::string& key,
+                     torch::Tensor& target) {
+  torch::Tensor value = read_state_tensor(archive, key);
+  if (!value.sizes().equals(target.sizes())) {
+    throw std::runtime_error("optimizer state: '" + key + "' has shape " + shape_text(value) +
+                             " in the checkpoint but " + shape_text(target) + " in the model");
+  }
+  torch::NoGradGuard no_grad;
+  target.copy_(value);
+}
+
+int64_t read_step_counter(torch::serialize::InputArchive& archive, const std::string& key) {
+  return read_state_tensor(archive, key).item<int64_t>();
+}
+
+void Optimizer::zero_grad() {
+  torch::NoGradGuard no_grad;
+  for (auto& group : groups_) {
+    for (auto& named : group.params) {
+      torch::Tensor grad = named.param.grad();
+      if (grad.defined()) grad.zero_();
+    }
+  }
+}
+
+void OptimizerSet::add(std::unique_ptr<Optimizer> optimizer) {
+  if (!optimizer) throw std::invalid_argument("OptimizerSet::add: null optimizer");
+  parts_.push_back(std::move(optimizer));
+}
+
+void OptimizerSet::step() {
+  for (auto& part : parts_) part->step();
+}
+
+void OptimizerSet::zero_grad() {
+  for (auto& part : parts_) part->zero_grad();
+}
+
+void OptimizerSet::set_lr_multiplier(double multiplier) {
+  for (auto& part : parts_) {
+    for (auto& group : part->groups()) group.lr = group.base_lr * multiplier;
+  }
+}
+
+void OptimizerSet::save(torch::serialize::OutputArchive& archive) const {
+  for (size_t i = 0; i < parts_.size(); ++i) parts_[i]->save(archive, part_prefix(*parts_[i], i));
+}
+
+void OptimizerSet::load(torch::serialize::InputArchive& archive) {
+  for (size_t i = 0; i < parts_.size(); ++i) parts_[i]->load(archive, part_prefix(*parts_[i], i));
+}
+
+std::vector<std::string> OptimizerSet::describe() const {
+  std::vector<std::string> lines;
+  for (const auto& part : parts_) {
+    for (const auto& group : part->groups()) lines.push_back(describe_group(group, part->kind()));
+  }
+  return lines;
+}
+
+}  // namespace muonlab

@@ -1,0 +1,73 @@
+// Learning-rate multiplier schedules: linear warmup, then cosine / constant / warmup-stable-decay.
+#include "optim/schedule.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace muonlab {
+
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+std::string number(double value) {
+  std::string text = std::to_string(value);
+  text.erase(text.find_last_not_of('0') + 1);
+  if (!text.empty() && text.back() == '.') text.pop_back();
+  return text;
+}
+
+// Cosine from 1 (first step after warmup) to min_lr_ratio (last step).
+double cosine_multiplier(const ScheduleConfig& cfg, int64_t step, int64_t total_steps) {
+  const int64_t span = std::max<int64_t>(1, total_steps - 1 - cfg.warmup_steps);
+  const double progress = std::clamp(
+      static_cast<double>(step - cfg.warmup_steps) / static_cast<double>(span), 0.0, 1.0);
+  return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + std::cos(kPi * progress));
+}
+
+// 1 until the decay phase (the last round(decay_fraction * total) steps), then linear down to
+// min_lr_ratio, reached at the last step.
+double wsd_multiplier(const ScheduleConfig& cfg, int64_t step, int64_t total_steps) {
+  const int64_t decay_steps = std::max<int64_t>(
+      1, static_cast<int64_t>(std::llround(cfg.decay_fraction * static_cast<double>(total_steps))));
+  const int64_t decay_start = total_steps - decay_steps;
+  if (step < decay_start) return 1.0;
+  const double progress =
+      std::min(1.0, static_cast<double>(step - decay_start + 1) / static_cast<double>(decay_steps));
+  return 1.0 - (1.0 - cfg.min_lr_ratio) * progress;
+}
+
+}  // namespace
+
+void ScheduleConfig::validate() const {
+  if (kind != "cosine" && kind != "constant" && kind != "wsd") {
+    throw std::invalid_argument("schedule.kind: unknown '" + kind +
+                                "'; use cosine, constant or wsd");
+  }
+  if (warmup_steps < 0) {
+    throw std::invalid_argument("schedule.warmup_steps: must be >= 0, got " +
+                                std::to_string(warmup_steps));
+  }
+  if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) {
+    throw std::invalid_argument("schedule.min_lr_ratio: must be in [0, 1], got " +
+                                number(min_lr_ratio));
+  }
+  if (!(decay_fraction > 0 && decay_fraction <= 1)) {
+    throw std::invalid_argument("schedule.decay_fraction: must be in (0, 1], got " +
+                                number(decay_fraction));
+  }
+}
+
+double lr_multiplier(const ScheduleConfig& cfg, int64_t step, int64_t total_steps) {
+  if (total_steps > 0) step = std::min(step, total_steps - 1);
+  step = std::max<int64_t>(step, 0);
+  if (cfg.warmup_steps > 0 && step < cfg.warmup_steps) {
+    return static_cast<double>(step + 1) / static_cast<double>(cfg.warmup_steps);
+  }
+  if (cfg.kind == "cosine") return cosine_multiplier(cfg, step, total_steps);
+  if (cfg.kind == "wsd") return wsd_multiplier(cfg, step, total_steps);
+  return 1.0;
+}
+
+}  // namespace muonlab

@@ -1,0 +1,232 @@
+// Crash-safe checkpoint writing (temp dir, fsync, rename, manifest last), verification,
+// loading and pruning.
+#include "src/checkpoint.h"
+
+#include <fcntl.h>
+#include <torch/torch.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace muonlab {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::string hex64(uint64_t value) {
+  char buf[17];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(value));
+  return buf;
+}
+
+void fsync_path(const fs::path& path, bool directory) {
+  int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
+  if (fd < 0) throw std::runtime_error("checkpoint: cannot open " + path.string() + " to sync");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) throw std::runtime_error("checkpoint: fsync failed for " + path.string());
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error("checkpoint: cannot write " + path.string() + " (disk full?)");
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error("checkpoint " + path.parent_path().string() + ": missing " +
+                             path.filename().string());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string step_dir_name(int64_t step) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "step_%07lld", static_cast<long long>(step));
+  return buf;
+}
+
+json state_to_json(const TrainState& s) {
+  return {{"step", s.step},
+          {"tokens_seen", s.tokens_seen},
+          {"cursor_step", s.cursor.step},
+          {"cursor_micro", s.cursor.micro},
+          {"best_val_loss", std::isfinite(s.best_val_loss) ? json(s.best_val_loss) : json()}};
+}
+
+TrainState state_from_json(const json& j) {
+  TrainState s;
+  s.step = j.at("step").get<int64_t>();
+  s.tokens_seen = j.at("tokens_seen").get<int64_t>();
+  s.cursor.step = j.at("cursor_step").get<int64_t>();
+  s.cursor.micro = j.at("cursor_micro").get<int64_t>();
+  if (!j.at("best_val_loss").is_null()) s.best_val_loss = j.at("best_val_loss").get<double>();
+  return s;
+}
+
+void write_files(const fs::path& dir, const TrainState& state, Llama& model,
+                 const OptimizerSet& optimizer, const std::string& config_yaml) {
+  torch::serialize::OutputArchive weights;
+  for (const auto& [name, tensor] : model->named_params()) weights.write(name, tensor.detach());
+  weights.save_to((dir / "model.pt").string());
+
+  torch::serialize::OutputArchive optim;
+  optimizer.save(optim);
+  optim.save_to((dir / "optim.pt").string());
+
+  torch::serialize::OutputArchive rng;
+  rng.write("torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  rng.save_to((dir / "rng.pt").string());
+
+  write_text(dir / "state.json", state_to_json(state).dump(2) + "\n");
+  write_text(dir / "config.yaml", config_yaml);
+}
+
+}  // namespace
+
+std::string file_xxh64(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  XXH64_state_t* state = XXH64_createState();
+  XXH64_reset(state, 0);
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), buffer.size());
+    XXH64_update(state, buffer.data(), static_cast<size_t>(in.gcount()));
+  }
+  uint64_t digest = XXH64_digest(state);
+  XXH64_freeState(state);
+  return hex64(digest);
+}
+
+std::string text_xxh64(const std::string& text) {
+  return hex64(XXH64(text.data(), text.size(), 0));
+}
+
+CheckpointStore::CheckpointStore(fs::path run_dir) : root_(std::move(run_dir) / "checkpoints") {}
+
+fs::path CheckpointStore::save(const TrainState& state, Llama& model, const OptimizerSet& optimizer,
+                               const std::string& config_yaml, int64_t keep_last) const {
+  fs::create_directories(root_);
+  fs::path final_dir = root_ / step_dir_name(state.step);
+  fs::path tmp_dir = root_ / (".tmp_" + step_dir_name(state.step));
+  fs::remove_all(tmp_dir);
+  fs::create_directories(tmp_dir);
+  try {
+    write_files(tmp_dir, state, model, optimizer, config_yaml);
+    json manifest = {{"format_version", kCheckpointFormat},
+                     {"step", state.step},
+                     {"tokens_seen", state.tokens_seen},
+                     {"config_hash", text_xxh64(config_yaml)},
+                     {"files", json::object()}};
+    for (const auto& entry : fs::directory_iterator(tmp_dir)) {
+      fsync_path(entry.path(), false);
+      manifest["files"][entry.path().filename().string()] = {{"bytes", fs::file_size(entry.path())},
+                                                             {"xxh64", file_xxh64(entry.path())}};
+    }
+    write_text(tmp_dir / "manifest.json", manifest.dump(2) + "\n");
+    fsync_path(tmp_dir / "manifest.json", false);
+    fsync_path(tmp_dir, true);
+    fs::remove_all(final_dir);
+    fs::rename(tmp_dir, final_dir);
+    fsync_path(root_, true);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(tmp_dir, ignored);
+    throw;
+  }
+  auto all = list();
+  for (size_t i = static_cast<size_t>(std::max<int64_t>(keep_last, 1)); i < all.size(); ++i)
+    fs::remove_all(all[i]);
+  return final_dir;
+}
+
+std::vector<fs::path> CheckpointStore::list() const {
+  std::vector<fs::path> dirs;
+  if (!fs::exists(root_)) return dirs;
+  for (const auto& entry : fs::directory_iterator(root_)) {
+    auto name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind("step_", 0) == 0) dirs.push_back(entry.path());
+  }
+  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
+    return a.filename().string() > b.filename().string();
+  });
+  return dirs;
+}
+
+std::optional<fs::path> CheckpointStore::latest_valid(
+    const std::function<void(const std::string&)>& skipped) const {
+  for (const auto& dir : list()) {
+    try {
+      verify(dir);
+      return dir;
+    } catch (const std::exception& e) {
+      if (skipped) skipped(e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+void CheckpointStore::verify(const fs::path& dir) {
+  std::string where = "checkpoint " + dir.string() + ": ";
+  if (!fs::exists(dir / "manifest.json"))
+    throw std::runtime_error(where + "no manifest.json (incomplete write); skipping it");
+  json manifest = json::parse(read_text(dir / "manifest.json"), nullptr, false);
+  if (manifest.is_discarded() || !manifest.contains("files"))
+    throw std::runtime_error(where + "manifest.json is unreadable");
+  if (manifest.value("format_version", -1) != kCheckpointFormat)
+    throw std::runtime_error(where + "format version " +
+                             std::to_string(manifest.value("format_version", -1)) +
+                             ", this build reads " + std::to_string(kCheckpointFormat));
+  for (const auto& [name, info] : manifest["files"].items()) {
+    fs::path file = dir / name;
+    if (!fs::exists(file)) throw std::runtime_error(where + "missing " + name);
+    if (fs::file_size(file) != info.at("bytes").get<uintmax_t>())
+      throw std::runtime_error(where + name + " has the wrong size (truncated?)");
+    if (file_xxh64(file) != info.at("xxh64").get<std::string>())
+      throw std::runtime_error(where + name + " fails its checksum (corrupted)");
+  }
+}
+
+TrainState CheckpointStore::load(const fs::path& dir, Llama& model, OptimizerSet& optimizer) {
+  verify(dir);
+  torch::NoGradGuard no_grad;
+  torch::serialize::InputArchive weights;
+  weights.load_from((dir / "model.pt").string());
+  for (auto& [name, tensor] : model->named_params()) {
+    torch::Tensor saved;
+    if (!weights.try_read(name, saved))
+      throw std::runtime_error("checkpoint " + dir.string() + ": no weights for " + name);
+    if (!saved.sizes().equals(tensor.sizes()))
+      throw std::runtime_error("checkpoint " + dir.string() + ": " + name +
+                               " has another shape; the model config differs");
+    tensor.copy_(saved);
+  }
+  torch::serialize::InputArchive optim;
+  optim.load_from((dir / "optim.pt").string());
+  optimizer.load(optim);
+
+  torch::serialize::InputArchive rng;
+  rng.load_from((dir / "rng.pt").string());
+  torch::Tensor rng_state;
+  rng.read("torch_cpu", rng_state);
+  auto generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng_state);
+
+  return state_from_json(json::parse(read_text(dir / "state.json")));
+}
+
+std::string CheckpointStore::saved_config(const fs::path& dir) {
+  return read_text(dir / "config.yaml");
+}
+
+}  // namespace muonlab

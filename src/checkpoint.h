@@ -1,0 +1,57 @@
+// Checkpoints: one directory per step, checkpoints/step_NNNNNNN/, written under a temporary name
+// with every file fsync'ed, renamed into place, with manifest.json (format version, step, tokens,
+// config hash, xxh64 + size of every file) written last. Holds model weights, optimizer state,
+// train state (step, tokens, loader cursor, best val loss), the torch RNG state and the resolved
+// config. Loading verifies the manifest first; a checkpoint that does not verify is skipped.
+#pragma once
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+
+#include "data/batch_loader.h"
+#include "models/llama.h"
+#include "optim/optimizer.h"
+
+namespace muonlab {
+
+constexpr int kCheckpointFormat = 1;
+
+struct TrainState {
+  int64_t step = 0;  // optimizer steps completed
+  int64_t tokens_seen = 0;
+  LoaderCursor cursor;
+  double best_val_loss = std::numeric_limits<double>::infinity();
+};
+
+// xxh64 hex digest of a whole file (streamed).
+std::string file_xxh64(const std::filesystem::path& path);
+// Short stable hash of a text (used for the config).
+std::string text_xxh64(const std::string& text);
+
+class CheckpointStore {
+ public:
+  explicit CheckpointStore(std::filesystem::path run_dir);
+
+  // Writes the checkpoint for state.step and prunes all but the newest `keep_last`.
+  std::filesystem::path save(const TrainState& state, Llama& model, const OptimizerSet& optimizer,
+                             const std::string& config_yaml, int64_t keep_last) const;
+  // Complete checkpoint directories, newest first (by step in the name).
+  std::vector<std::filesystem::path> list() const;
+  // The newest checkpoint that verifies; `skipped` is told about each one that does not.
+  std::optional<std::filesystem::path> latest_valid(
+      const std::function<void(const std::string&)>& skipped) const;
+
+  // Throws std::runtime_error saying what is wrong with the checkpoint at `dir`.
+  static void verify(const std::filesystem::path& dir);
+  // Restores model, optimizer and RNG; returns the train state. Verifies first.
+  static TrainState load(const std::filesystem::path& dir, Llama& model, OptimizerSet& optimizer);
+  // The resolved config saved in a checkpoint.
+  static std::string saved_config(const std::filesystem::path& dir);
+
+ private:
+  std::filesystem::path root_;  // run_dir/checkpoints
+};
+
+}  // namespace muonlab

@@ -1,0 +1,240 @@
+// Subcommands: tokenize, train, compare (plus help and version).
+#include "src/cli.h"
+
+#include <c10/util/Exception.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "data/corpus.h"
+#include "src/compare.h"
+#include "src/config.h"
+#include "src/runtime.h"
+#include "src/trainer.h"
+
+namespace muonlab {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+constexpr const char* kMainHelp =
+    R"(muonlab: pretrain small LLaMA-style models and compare optimizers (AdamW, Muon)
+
+usage: muonlab <command> [options]
+
+commands:
+  tokenize   train a sentencepiece tokenizer and write train.bin / val.bin token shards
+  train      train a model from a YAML config (resume with --resume)
+  compare    side-by-side table of runs: val loss, perplexity, tokens/s, stable rank
+  version    print the version
+
+Run `muonlab <command> --help` for the options of a command.
+)";
+
+constexpr const char* kTokenizeHelp =
+    R"(usage: muonlab tokenize --input FILE [FILE...] --out DIR [options]
+
+Trains a sentencepiece BPE tokenizer (byte fallback, digits split, identity normalisation) on
+the input text, or reuses one, and writes DIR/tokenizer.model, DIR/train.bin, DIR/val.bin.
+Each non-empty line of the input is one document.
+
+options:
+  --input FILE...       UTF-8 text files (required)
+  --out DIR             output directory (required)
+  --vocab-size N        vocabulary size when training a tokenizer (default 4096)
+  --tokenizer FILE      reuse this sentencepiece .model instead of training one
+  --val-fraction F      share of documents for val.bin, in blocks of 64 (default 0.05)
+  --threads N           encoding threads, 0 = all cores (default 0)
+)";
+
+constexpr const char* kTrainHelp = R"(usage: muonlab train CONFIG.yaml [options]
+
+Trains the model CONFIG describes; writes train.out_dir/{config.yaml,metrics.jsonl,train.log,
+checkpoints/}. See README.md for every config key.
+
+options:
+  --set KEY=VALUE   override a config key, e.g. --set train.steps=200 (repeatable)
+  --resume [DIR]    continue from the newest complete checkpoint (or from checkpoint DIR)
+  --overwrite       start over in an out_dir that already holds checkpoints (deletes them)
+  --stop-after N    checkpoint and exit after N steps of this invocation (continue with --resume)
+  --print-config    print the resolved config and exit
+  --quiet           no console output (train.log is still written)
+)";
+
+constexpr const char* kCompareHelp = R"(usage: muonlab compare RUN_DIR [RUN_DIR...]
+
+Prints final and best validation loss, perplexity, median tokens/s and the mean stable rank of
+the attention and MLP matrices (at the last spectral measurement) for each run directory.
+)";
+
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+bool wants_help(const std::vector<std::string>& args) {
+  for (const auto& a : args)
+    if (a == "--help" || a == "-h") return true;
+  return false;
+}
+
+std::string value_after(const std::vector<std::string>& args, size_t& i) {
+  if (i + 1 >= args.size() || args[i + 1].rfind("--", 0) == 0)
+    throw UsageError(args[i] + " needs a value");
+  return args[++i];
+}
+
+int64_t parse_int(const std::string& flag, const std::string& text) {
+  try {
+    size_t used = 0;
+    int64_t v = std::stoll(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(flag + ": expected an integer, got '" + text + "'");
+}
+
+double parse_double(const std::string& flag, const std::string& text) {
+  try {
+    size_t used = 0;
+    double v = std::stod(text, &used);
+    if (used == text.size()) return v;
+  } catch (const std::exception&) {
+  }
+  throw UsageError(flag + ": expected a number, got '" + text + "'");
+}
+
+int cmd_tokenize(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kTokenizeHelp, 0;
+  TokenizeOptions o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--input") {
+      while (i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0) o.inputs.push_back(args[++i]);
+      if (o.inputs.empty()) throw UsageError("--input needs at least one file");
+    } else if (a == "--out") {
+      o.out_dir = value_after(args, i);
+    } else if (a == "--vocab-size") {
+      o.vocab_size = static_cast<int>(parse_int(a, value_after(args, i)));
+    } else if (a == "--tokenizer") {
+      o.tokenizer = value_after(args, i);
+    } else if (a == "--val-fraction") {
+      o.val_fraction = parse_double(a, value_after(args, i));
+    } else if (a == "--threads") {
+      o.threads = static_cast<int>(parse_int(a, value_after(args, i)));
+    } else {
+      throw UsageError("tokenize: unknown option '" + a + "' (see muonlab tokenize --help)");
+    }
+  }
+  if (o.inputs.empty()) throw UsageError("tokenize: --input FILE is required");
+  if (o.out_dir.empty()) throw UsageError("tokenize: --out DIR is required");
+  if (o.val_fraction <= 0 || o.val_fraction >= 1)
+    throw UsageError("--val-fraction: must be between 0 and 1, got " +
+                     std::to_string(o.val_fraction));
+  configure_threads(o.threads);
+  int last_percent = -1;
+  auto progress = [&](uint64_t done, uint64_t total) {
+    int percent = total ? static_cast<int>(100 * done / total) : 100;
+    if (percent == last_percent) return;
+    last_percent = percent;
+    fprintf(stderr, "\rencoding %3d%% (%llu/%llu documents)", percent, (unsigned long long)done,
+            (unsigned long long)total);
+    if (done == total) fprintf(stderr, "\n");
+  };
+  fprintf(stderr, "%s\n",
+          o.tokenizer.empty() ? "training the tokenizer..." : "loading the tokenizer...");
+  TokenizeResult r = tokenize_corpus(o, progress);
+  printf(
+      "wrote %s/{tokenizer.model,train.bin,val.bin}: %llu documents, vocab %d, %llu train + "
+      "%llu val tokens in %.1fs\n",
+      o.out_dir.c_str(), (unsigned long long)r.documents, r.vocab_size,
+      (unsigned long long)r.train_tokens, (unsigned long long)r.val_tokens, r.seconds);
+  return 0;
+}
+
+int cmd_train(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kTrainHelp, 0;
+  std::string config_path;
+  std::vector<std::string> overrides;
+  TrainOptions options;
+  bool print_only = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--set") {
+      overrides.push_back(value_after(args, i));
+    } else if (a.rfind("--set=", 0) == 0) {
+      overrides.push_back(a.substr(6));
+    } else if (a == "--resume") {
+      options.resume = true;
+      bool next_is_dir = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0 &&
+                         std::filesystem::is_directory(args[i + 1]);
+      if (next_is_dir) options.resume_from = args[++i];
+    } else if (a == "--stop-after") {
+      options.stop_after = parse_int(a, value_after(args, i));
+    } else if (a == "--overwrite") {
+      options.overwrite = true;
+    } else if (a == "--quiet") {
+      options.quiet = true;
+    } else if (a == "--print-config") {
+      print_only = true;
+    } else if (a.rfind("--", 0) == 0) {
+      throw UsageError("train: unknown option '" + a + "' (see muonlab train --help)");
+    } else if (config_path.empty()) {
+      config_path = a;
+    } else {
+      throw UsageError("train: more than one config given ('" + config_path + "', '" + a + "')");
+    }
+  }
+  if (config_path.empty()) throw UsageError("train: CONFIG.yaml is required");
+  RunConfig cfg = load_run_config(config_path, overrides);
+  if (print_only) return std::cout << cfg.resolved_yaml, 0;
+  TrainSummary summary = run_training(cfg, options);
+  return summary.interrupted ? 130 : 0;
+}
+
+int cmd_compare(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kCompareHelp, 0;
+  if (args.empty()) throw UsageError("compare: give at least one run directory");
+  std::vector<RunSummary> runs;
+  for (const auto& dir : args) runs.push_back(summarize_run(dir));
+  std::cout << format_comparison(runs);
+  return 0;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << kMainHelp;
+    return args.empty() ? 2 : 0;
+  }
+  std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "tokenize") return cmd_tokenize(args);
+    if (command == "train") return cmd_train(args);
+    if (command == "compare") return cmd_compare(args);
+    if (command == "version" || command == "--version") {
+      std::cout << "muonlab " << kVersion << " (" << runtime_summary() << ")\n";
+      return 0;
+    }
+    throw UsageError("unknown command '" + command + "'; commands: tokenize, train, compare");
+  } catch (const UsageError& e) {
+    std::cerr << "muonlab: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "muonlab: error: " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "muonlab: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace muonlab

@@ -1,0 +1,162 @@
+// Maps the YAML tree onto the component config structs, with defaults and validation; every
+// error names the full key path (validation messages from components already do).
+#include "src/config.h"
+
+#include <sstream>
+
+namespace muonlab {
+namespace {
+
+void read_model(ConfigSection s, LlamaConfig& m) {
+  m.vocab_size = s.get<int64_t>("vocab_size", m.vocab_size);
+  m.d_model = s.get<int64_t>("d_model", m.d_model);
+  m.n_layers = s.get<int64_t>("n_layers", m.n_layers);
+  m.n_heads = s.get<int64_t>("n_heads", m.n_heads);
+  m.n_kv_heads = s.get<int64_t>("n_kv_heads", m.n_kv_heads);
+  m.ffn_hidden = s.get<int64_t>("ffn_hidden", m.ffn_hidden);
+  m.seq_len = s.get<int64_t>("seq_len", m.seq_len);
+  m.tie_embeddings = s.get<bool>("tie_embeddings", m.tie_embeddings);
+  m.rope_theta = s.get<double>("rope_theta", m.rope_theta);
+  m.norm_eps = s.get<double>("norm_eps", m.norm_eps);
+  m.init_std = s.get<double>("init_std", m.init_std);
+  std::string kind = s.get<std::string>("kind", "llama");
+  if (kind != "llama") s.fail("kind", "unknown model kind '" + kind + "'; use llama");
+  s.finish();
+}
+
+void read_data(ConfigSection s, DataConfig& d) {
+  d.train = s.require<std::string>("train");
+  d.val = s.require<std::string>("val");
+  d.tokenizer = s.get<std::string>("tokenizer", "");
+  s.finish();
+}
+
+void read_betas(ConfigSection& s, double& beta1, double& beta2) {
+  auto betas = s.get<std::vector<double>>("betas", {beta1, beta2});
+  if (betas.size() != 2) s.fail("betas", "expected two numbers [beta1, beta2]");
+  beta1 = betas[0], beta2 = betas[1];
+}
+
+void read_adamw(ConfigSection s, AdamWOptions& a) {
+  a.lr = s.get<double>("lr", a.lr);
+  read_betas(s, a.beta1, a.beta2);
+  a.eps = s.get<double>("eps", a.eps);
+  a.weight_decay = s.get<double>("weight_decay", a.weight_decay);
+  s.finish();
+}
+
+void read_optim(ConfigSection s, OptimConfig& o) {
+  o.kind = s.get<std::string>("kind", o.kind);
+  o.lr = s.get<double>("lr", o.kind == "muon" ? 0.02 : o.lr);
+  o.weight_decay = s.get<double>("weight_decay", o.weight_decay);
+  read_betas(s, o.beta1, o.beta2);
+  o.eps = s.get<double>("eps", o.eps);
+  o.momentum = s.get<double>("momentum", o.momentum);
+  o.nesterov = s.get<bool>("nesterov", o.nesterov);
+  o.ns_coefficients = s.get<std::string>("ns_coefficients", o.ns_coefficients);
+  o.ns_steps = s.get<int>("ns_steps", o.ns_steps);
+  o.ns_bf16 = s.get<bool>("ns_bf16", o.ns_bf16);
+  o.lr_scale = s.get<std::string>("lr_scale", o.lr_scale);
+  read_adamw(s.section("adamw"), o.adamw);
+  s.finish();
+}
+
+void read_schedule(ConfigSection s, ScheduleConfig& c) {
+  c.kind = s.get<std::string>("kind", c.kind);
+  c.warmup_steps = s.get<int64_t>("warmup_steps", c.warmup_steps);
+  c.min_lr_ratio = s.get<double>("min_lr_ratio", c.min_lr_ratio);
+  c.decay_fraction = s.get<double>("decay_fraction", c.decay_fraction);
+  s.finish();
+}
+
+void require_positive(ConfigSection& s, const std::string& key, int64_t value) {
+  if (value <= 0) s.fail(key, "must be > 0, got " + std::to_string(value));
+}
+
+void validate_train(ConfigSection& s, const TrainConfig& t) {
+  require_positive(s, "steps", t.steps);
+  require_positive(s, "batch_size", t.batch_size);
+  require_positive(s, "grad_accum", t.grad_accum);
+  require_positive(s, "log_every", t.log_every);
+  require_positive(s, "eval_every", t.eval_every);
+  require_positive(s, "eval_batches", t.eval_batches);
+  require_positive(s, "keep_last", t.keep_last);
+  if (t.spectral_every < 0) s.fail("spectral_every", "must be >= 0 (0 disables)");
+  if (t.ckpt_every < 0) s.fail("ckpt_every", "must be >= 0 (0 = only at the end)");
+  if (t.grad_clip < 0) s.fail("grad_clip", "must be >= 0 (0 disables clipping)");
+  if (t.precision != "fp32" && t.precision != "bf16")
+    s.fail("precision", "unknown '" + t.precision + "'; use fp32 or bf16");
+  if (t.on_nonfinite != "stop" && t.on_nonfinite != "skip_step")
+    s.fail("on_nonfinite", "unknown '" + t.on_nonfinite + "'; use stop or skip_step");
+  if (t.out_dir.empty()) s.fail("out_dir", "must name a directory");
+  if (t.peak_gflops <= 0) s.fail("peak_gflops", "must be > 0");
+}
+
+void read_train(ConfigSection s, TrainConfig& t) {
+  t.steps = s.get<int64_t>("steps", t.steps);
+  t.batch_size = s.get<int64_t>("batch_size", t.batch_size);
+  t.grad_accum = s.get<int64_t>("grad_accum", t.grad_accum);
+  t.grad_clip = s.get<double>("grad_clip", t.grad_clip);
+  t.precision = s.get<std::string>("precision", t.precision);
+  t.out_dir = s.get<std::string>("out_dir", t.out_dir);
+  t.log_every = s.get<int64_t>("log_every", t.log_every);
+  t.eval_every = s.get<int64_t>("eval_every", t.eval_every);
+  t.eval_batches = s.get<int64_t>("eval_batches", t.eval_batches);
+  t.spectral_every = s.get<int64_t>("spectral_every", t.spectral_every);
+  t.ckpt_every = s.get<int64_t>("ckpt_every", t.ckpt_every);
+  t.keep_last = s.get<int64_t>("keep_last", t.keep_last);
+  t.on_nonfinite = s.get<std::string>("on_nonfinite", t.on_nonfinite);
+  t.peak_gflops = s.get<double>("peak_gflops", t.peak_gflops);
+  s.finish();
+  validate_train(s, t);
+}
+
+// Component validators throw std::invalid_argument("<key>: ..."); prefix the file.
+template <typename Fn>
+void validate_component(const std::string& origin, Fn&& fn) {
+  try {
+    fn();
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError("config " + origin + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+RunConfig parse_run_config(const YAML::Node& root, const std::string& origin) {
+  RunConfig cfg;
+  YAML::Node resolved(YAML::NodeType::Map);
+  ConfigSection top(root, "", origin, resolved);
+  cfg.seed = top.get<int64_t>("seed", cfg.seed);
+  cfg.threads = top.get<int64_t>("threads", cfg.threads);
+  cfg.device = top.get<std::string>("device", cfg.device);
+  read_model(top.section("model"), cfg.model);
+  read_data(top.section("data"), cfg.data);
+  read_optim(top.section("optim"), cfg.optim);
+  read_schedule(top.section("schedule"), cfg.schedule);
+  read_train(top.section("train"), cfg.train);
+  top.finish();
+
+  if (cfg.threads < 0) top.fail("threads", "must be >= 0 (0 = all cores)");
+  if (cfg.device != "cpu") top.fail("device", "only 'cpu' is supported by this build");
+  validate_component(origin, [&] { cfg.model.validate(); });
+  validate_component(origin, [&] { cfg.optim.validate(); });
+  validate_component(origin, [&] { cfg.schedule.validate(); });
+  if (cfg.schedule.warmup_steps > cfg.train.steps)
+    throw ConfigError("config " + origin +
+                      ": schedule.warmup_steps: " + std::to_string(cfg.schedule.warmup_steps) +
+                      " is larger than train.steps " + std::to_string(cfg.train.steps));
+
+  YAML::Emitter out;
+  out << resolved;
+  cfg.resolved_yaml = std::string(out.c_str()) + "\n";
+  return cfg;
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  YAML::Node root = load_yaml_with_bases(path);
+  for (const auto& assignment : overrides) apply_override(root, assignment);
+  return parse_run_config(root, path);
+}
+
+}  // namespace muonlab

@@ -1,0 +1,57 @@
+// The run configuration: YAML -> one validated struct per component (model, data, optim,
+// schedule, train) plus the resolved config text (every key with the value used) that is printed
+// at start and saved into the run directory and checkpoints. See README for every key.
+#pragma once
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+#include "models/llama.h"
+#include "optim/registry.h"
+#include "optim/schedule.h"
+#include "src/config_reader.h"
+
+namespace muonlab {
+
+struct DataConfig {
+  std::string train;      // token shard for training
+  std::string val;        // token shard for validation
+  std::string tokenizer;  // sentencepiece model (optional; enables bits-per-byte)
+};
+
+struct TrainConfig {
+  int64_t steps = 1000;
+  int64_t batch_size = 16;
+  int64_t grad_accum = 1;
+  double grad_clip = 1.0;  // 0 disables clipping
+  std::string precision = "fp32";
+  std::string out_dir = "runs/default";
+  int64_t log_every = 10;
+  int64_t eval_every = 100;
+  int64_t eval_batches = 20;
+  int64_t spectral_every = 100;  // 0 disables
+  int64_t ckpt_every = 200;      // 0 = only at the end
+  int64_t keep_last = 3;
+  std::string on_nonfinite = "stop";  // stop | skip_step
+  double peak_gflops = 224;           // for MFU: the machine's fp32 GEMM peak
+};
+
+struct RunConfig {
+  int64_t seed = 0;
+  int64_t threads = 0;  // 0 = all cores
+  std::string device = "cpu";
+  LlamaConfig model;
+  DataConfig data;
+  OptimConfig optim;
+  ScheduleConfig schedule;
+  TrainConfig train;
+  std::string resolved_yaml;  // every key with the value used
+};
+
+// Loads `path` (with bases), applies overrides, validates. Throws ConfigError.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Parses an already merged tree; `origin` names it in error messages.
+RunConfig parse_run_config(const YAML::Node& root, const std::string& origin);
+
+}  // namespace muonlab

@@ -1,0 +1,57 @@
+// metrics.jsonl writing, truncation on resume, and reading.
+#include "src/metrics.h"
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace muonlab {
+
+namespace {
+
+void keep_records_through(const std::string& path, int64_t last_step) {
+  if (!std::filesystem::exists(path)) return;
+  std::ifstream in(path);
+  std::string tmp = path + ".tmp";
+  std::ofstream out(tmp, std::ios::trunc);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_discarded()) continue;  // a line cut by a crash
+    if (record.value("step", int64_t{0}) <= last_step) out << line << '\n';
+  }
+  out.close();
+  if (!out) throw std::runtime_error("metrics " + path + ": cannot rewrite the file");
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_through_step) {
+  if (keep_through_step >= 0) keep_records_through(path, keep_through_step);
+  out_.open(path, std::ios::app);
+  if (!out_) throw std::runtime_error("metrics " + path + ": cannot open for writing");
+}
+
+void MetricsWriter::write(const nlohmann::json& record) {
+  out_ << record.dump() << '\n';
+  out_.flush();
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("metrics " + path + ": cannot open; is this a run directory?");
+  std::vector<nlohmann::json> records;
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    auto record = nlohmann::json::parse(line, nullptr, false);
+    if (record.is_discarded())
+      throw std::runtime_error("metrics " + path + ": line " + std::to_string(number) +
+                               " is not valid JSON");
+    records.push_back(std::move(record));
+  }
+  return records;
+}
+
+}  // namespace muonlab

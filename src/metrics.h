@@ -1,0 +1,25 @@
+// metrics.jsonl: one JSON object per line, each with "kind" and "step" (see design.md).
+// Lines are flushed as written so a crash loses at most the line being written. On resume the
+// file is cut back to the records at or before the checkpoint step, so no step appears twice.
+#pragma once
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace muonlab {
+
+class MetricsWriter {
+ public:
+  // Opens `path` for appending (creating it); if keep_through_step >= 0 first drops every record
+  // whose step is greater (rewriting the file atomically).
+  explicit MetricsWriter(const std::string& path, int64_t keep_through_step = -1);
+  void write(const nlohmann::json& record);
+
+ private:
+  std::ofstream out_;
+};
+
+// Reads every record of a metrics.jsonl file; throws std::runtime_error naming a bad line.
+std::vector<nlohmann::json> read_metrics(const std::string& path);
+
+}  // namespace muonlab

@@ -1,0 +1,14 @@
+// Loss computation under the configured precision: "fp32" as is, or "bf16" with LibTorch's CPU
+// autocast (matmuls in bfloat16, master weights, gradients and optimizer state stay fp32). The
+// cross-entropy is always taken in fp32.
+#pragma once
+#include <string>
+
+#include "data/batch_loader.h"
+#include "models/llama.h"
+
+namespace muonlab {
+
+torch::Tensor model_loss(LlamaImpl& model, const Batch& batch, const std::string& precision);
+
+}  // namespace muonlab

@@ -1,0 +1,44 @@
+// Thread configuration and BLAS detection through the symbols the loaded BLAS exports.
+#include "src/runtime.h"
+
+#include <dlfcn.h>
+#include <torch/torch.h>
+
+#include <thread>
+
+namespace muonlab {
+
+int configure_threads(int64_t requested) {
+  int n = requested > 0 ? static_cast<int>(requested)
+                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+  return at::get_num_threads();
+}
+
+BlasInfo detect_blas() {
+  BlasInfo info;
+  using CoreNameFn = const char* (*)();
+  auto core = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  if (core) {
+    info.name = "OpenBLAS";
+    info.core = core();
+    return info;
+  }
+  if (dlsym(RTLD_DEFAULT, "MKL_Get_Max_Threads") || dlsym(RTLD_DEFAULT, "mkl_get_max_threads")) {
+    info.name = "MKL";
+    return info;
+  }
+  info.name = "reference BLAS (slow)";
+  info.is_reference = true;
+  return info;
+}
+
+std::string runtime_summary() {
+  BlasInfo blas = detect_blas();
+  std::string line = "threads " + std::to_string(at::get_num_threads()) + " | BLAS " + blas.name;
+  if (!blas.core.empty()) line += " (" + blas.core + ")";
+  line += " | LibTorch " + std::string(TORCH_VERSION);
+  return line;
+}
+
+}  // namespace muonlab

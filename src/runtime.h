@@ -1,0 +1,20 @@
+// Process-wide runtime set-up: LibTorch thread count (which defaults to 1 here) and detection of
+// the BLAS library actually loaded (OpenBLAS vs the ~15x slower reference BLAS).
+#pragma once
+#include <string>
+
+namespace muonlab {
+
+// Sets intra-op threads (0 = all cores) and returns the count now in effect.
+int configure_threads(int64_t requested);
+
+struct BlasInfo {
+  std::string name;  // "OpenBLAS" or "reference BLAS (slow)"
+  std::string core;  // OpenBLAS kernel family, e.g. "Haswell"; empty otherwise
+  bool is_reference = false;
+};
+BlasInfo detect_blas();
+// One line for logs: "threads 2 | BLAS OpenBLAS (Haswell) | LibTorch 1.13.0".
+std::string runtime_summary();
+
+}  // namespace muonlab

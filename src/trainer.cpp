@@ -1,0 +1,418 @@
+// The training loop: run-directory set-up, resume, steps with accumulation and clipping,
+// evaluation, spectral measurement, logging and checkpoints.
+#include "src/trainer.h"
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "data/batch_loader.h"
+#include "data/tokenizer.h"
+#include "optim/grad_clip.h"
+#include "optim/spectral.h"
+#include "src/checkpoint.h"
+#include "src/metrics.h"
+#include "src/precision.h"
+#include "src/runtime.h"
+
+namespace muonlab {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
+
+std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool quiet) {
+  std::vector<spdlog::sink_ptr> sinks;
+  if (!quiet) sinks.push_back(std::make_shared<spdlog::sinks::stdout_color_sink_mt>());
+  sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(log_file.string()));
+  auto logger = std::make_shared<spdlog::logger>("train", sinks.begin(), sinks.end());
+  logger->set_pattern("[%H:%M:%S] %v");
+  logger->flush_on(spdlog::level::info);
+  return logger;
+}
+
+std::string format_duration(double seconds) {
+  int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
+  char buf[32];
+  if (s >= 3600)
+    snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+  else
+    snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
+  return buf;
+}
+
+// Flattens a YAML tree into "a.b.c" -> scalar text.
+void flatten(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node)
+      flatten(
+          kv.second,
+          prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(),
+          out);
+  } else {
+    YAML::Emitter e;
+    e << YAML::Flow << node;
+    out[prefix] = e.c_str();
+  }
+}
+
+// Keys whose change makes a checkpoint unusable.
+bool is_structural_key(const std::string& key) {
+  return key.rfind("model.", 0) == 0 || key == "optim.kind" || key == "seed" ||
+         key == "train.batch_size" || key == "train.grad_accum" || key == "data.train";
+}
+
+json spectrum_json(const MatrixSpectrum& s) {
+  return {{"stable_rank", s.stable_rank},
+          {"sigma_max", s.sigma_max},
+          {"fro_norm", s.fro_norm},
+          {"eff_rank", s.eff_rank}};
+}
+
+class Trainer {
+ public:
+  Trainer(const RunConfig& cfg, const TrainOptions& options)
+      : cfg_(cfg), options_(options), run_dir_(cfg.train.out_dir), store_(run_dir_) {}
+
+  TrainSummary run();
+
+ private:
+  void prepare_run_directory();
+  void load_data();
+  void build_model_and_optimizer();
+  int64_t resume_if_asked();
+  void check_resume_config(const fs::path& checkpoint);
+  double train_step(bool measure_spectra);
+  double evaluate();
+  void record_spectra(const std::map<std::string, torch::Tensor>& before);
+  void log_train(double loss, double seconds_this_step);
+  void save_checkpoint();
+  double bytes_per_val_token() const;
+
+  const RunConfig& cfg_;
+  TrainOptions options_;
+  fs::path run_dir_;
+  CheckpointStore store_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::unique_ptr<MetricsWriter> metrics_;
+  std::shared_ptr<const TokenShard> train_shard_, val_shard_;
+  std::unique_ptr<BatchLoader> loader_;
+  std::unique_ptr<ValidationSet> val_set_;
+  Llama model_{nullptr};
+  std::vector<NamedParam> params_;
+  std::unique_ptr<OptimizerSet> optimizer_;
+  TrainState state_;
+  double last_val_loss_ = NAN;
+  double last_grad_norm_ = 0;
+  double bytes_per_token_ = 0;
+  Clock::time_point run_start_;
+  int64_t start_step_ = 0;
+  double step_seconds_sum_ = 0;
+};
+
+void Trainer::prepare_run_directory() {
+  fs::create_directories(run_dir_);
+  bool has_checkpoints = !store_.list().empty();
+  if (!options_.resume && has_checkpoints && !options_.overwrite)
+    throw std::runtime_error("run directory " + run_dir_.string() +
+                             " already holds checkpoints; pass --resume to continue it or "
+                             "--overwrite to start over (this deletes them)");
+  if (options_.overwrite && !options_.resume) {
+    fs::remove_all(run_dir_ / "checkpoints");
+    fs::remove(run_dir_ / "metrics.jsonl");
+    fs::remove(run_dir_ / "train.log");
+  }
+  log_ = make_logger(run_dir_ / "train.log", options_.quiet);
+}
+
+void Trainer::load_data() {
+  train_shard_ = std::make_shared<TokenShard>(cfg_.data.train);
+  val_shard_ = std::make_shared<TokenShard>(cfg_.data.val);
+  for (const auto& shard : {train_shard_, val_shard_}) {
+    if (static_cast<int64_t>(shard->vocab_size()) > cfg_.model.vocab_size)
+      throw std::runtime_error("shard " + shard->path() + " has vocabulary " +
+                               std::to_string(shard->vocab_size()) + " but model.vocab_size is " +
+                               std::to_string(cfg_.model.vocab_size) +
+                               "; set model.vocab_size to at least the shard's");
+  }
+  loader_ = std::make_unique<BatchLoader>(train_shard_, cfg_.model.seq_len, cfg_.train.batch_size,
+                                          static_cast<uint64_t>(cfg_.seed));
+  val_set_ = std::make_unique<ValidationSet>(val_shard_, cfg_.model.seq_len, cfg_.train.batch_size,
+                                             cfg_.train.eval_batches);
+  bytes_per_token_ = bytes_per_val_token();
+  log_->info("data: train {} tokens ({}), val {} tokens ({}), {} val tokens per eval",
+             train_shard_->size(), cfg_.data.train, val_shard_->size(), cfg_.data.val,
+             val_set_->tokens());
+}
+
+double Trainer::bytes_per_val_token() const {
+  if (cfg_.data.tokenizer.empty()) return 0;
+  Tokenizer tokenizer(cfg_.data.tokenizer);
+  if (tokenizer.vocab_size() != static_cast<int>(val_shard_->vocab_size()))
+    throw std::runtime_error("tokenizer " + cfg_.data.tokenizer + " has vocabulary " +
+                             std::to_string(tokenizer.vocab_size()) + " but shard " +
+                             val_shard_->path() + " was written with " +
+                             std::to_string(val_shard_->vocab_size()) +
+                             "; point data.tokenizer at the model that made the shards");
+  double bytes = 0, tokens = 0;
+  for (int64_t i = 0; i < val_set_->size(); ++i) {
+    auto targets = (*val_set_)[i].targets;
+    for (int64_t row = 0; row < targets.size(0); ++row) {
+      auto ids_tensor = targets[row].to(torch::kInt64).contiguous();
+      std::vector<uint32_t> ids(ids_tensor.data_ptr<int64_t>(),
+                                ids_tensor.data_ptr<int64_t>() + ids_tensor.numel());
+      bytes += static_cast<double>(tokenizer.decode(ids).size());
+      tokens += static_cast<double>(ids.size());
+    }
+  }
+  return bytes > 0 ? bytes / tokens : 0;
+}
+
+void Trainer::build_model_and_optimizer() {
+  torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
+  model_ = Llama(cfg_.model);
+  for (auto& [name, tensor] : model_->named_params()) params_.push_back({name, tensor});
+  optimizer_ = build_optimizer(cfg_.optim, params_);
+  log_->info("model: {} parameters ({} layers, d_model {}, heads {}/{} kv, ffn {}, seq_len {})",
+             llama_param_count(cfg_.model), cfg_.model.n_layers, cfg_.model.d_model,
+             cfg_.model.n_heads, cfg_.model.n_kv_heads, cfg_.model.ffn_dim(), cfg_.model.seq_len);
+  for (const auto& line : optimizer_->describe()) log_->info("optimizer: {}", line);
+}
+
+void Trainer::check_resume_config(const fs::path& checkpoint) {
+  std::map<std::string, std::string> saved, now;
+  flatten(YAML::Load(CheckpointStore::saved_config(checkpoint)), "", saved);
+  flatten(YAML::Load(cfg_.resolved_yaml), "", now);
+  std::set<std::string> keys;
+  for (const auto& kv : saved) keys.insert(kv.first);
+  for (const auto& kv : now) keys.insert(kv.first);
+  std::string refused, allowed;
+  for (const auto& key : keys) {
+    auto a = saved.count(key) ? saved[key] : "(unset)";
+    auto b = now.count(key) ? now[key] : "(unset)";
+    if (a == b) continue;
+    std::string change = key + ": " + a + " -> " + b;
+    (is_structural_key(key) ? refused : allowed) += (refused.empty() ? "" : ", ") + change;
+  }
+  if (!refused.empty())
+    throw std::runtime_error("checkpoint " + checkpoint.string() +
+                             " was written with a different config (" + refused +
+                             "); resume with the original config or start a new out_dir");
+  if (!allowed.empty()) log_->warn("resume: config changed since the checkpoint: {}", allowed);
+}
+
+int64_t Trainer::resume_if_asked() {
+  if (!options_.resume) return -1;
+  fs::path checkpoint;
+  if (!options_.resume_from.empty()) {
+    checkpoint = options_.resume_from;
+  } else {
+    auto found = store_.latest_valid([&](const std::string& why) { log_->warn("{}", why); });
+    if (!found)
+      throw std::runtime_error("--resume: no complete checkpoint in " +
+                               (run_dir_ / "checkpoints").string() +
+                               "; train without --resume to start a new run");
+    checkpoint = *found;
+  }
+  check_resume_config(checkpoint);
+  state_ = CheckpointStore::load(checkpoint, model_, *optimizer_);
+  log_->info("resumed from {} at step {} ({} tokens seen)", checkpoint.string(), state_.step,
+             state_.tokens_seen);
+  return state_.step;
+}
+
+double Trainer::train_step(bool measure_spectra) {
+  const auto& t = cfg_.train;
+  optimizer_->set_lr_multiplier(lr_multiplier(cfg_.schedule, state_.step, t.steps));
+  optimizer_->zero_grad();
+  double loss_sum = 0;
+  for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
+    Batch batch = loader_->next(state_.cursor, t.grad_accum);
+    torch::Tensor loss = model_loss(*model_, batch, t.precision);
+    (loss / static_cast<double>(t.grad_accum)).backward();
+    loss_sum += loss.item<double>();
+  }
+  double loss = loss_sum / static_cast<double>(t.grad_accum);
+  last_grad_norm_ = clip_grad_norm(params_, t.grad_clip);
+  if (!std::isfinite(loss) || !std::isfinite(last_grad_norm_)) {
+    std::string culprit = first_nonfinite_grad(params_);
+    std::string what = "step " + std::to_string(state_.step + 1) + ": loss " +
+                       std::to_string(loss) + ", gradient norm " + std::to_string(last_grad_norm_) +
+                       (culprit.empty() ? "" : "; first non-finite gradient in " + culprit);
+    if (t.on_nonfinite == "stop")
+      throw std::runtime_error(what +
+                               "; lower the learning rate or set train.on_nonfinite: skip_step");
+    log_->warn("{}; skipping the update", what);
+    optimizer_->zero_grad();
+  } else {
+    std::map<std::string, torch::Tensor> before;
+    if (measure_spectra)
+      for (const auto& p : params_)
+        if (p.param.dim() == 2) before[p.name] = p.param.detach().clone();
+    optimizer_->step();
+    if (measure_spectra) record_spectra(before);
+  }
+  state_.step += 1;
+  state_.tokens_seen += t.batch_size * t.grad_accum * cfg_.model.seq_len;
+  return loss;
+}
+
+void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before) {
+  torch::NoGradGuard no_grad;
+  json matrices = json::array();
+  for (const auto& p : params_) {
+    if (p.param.dim() != 2) continue;
+    json m = spectrum_json(matrix_spectrum(p.param.detach()));
+    m["name"] = p.name;
+    m["shape"] = {p.param.size(0), p.param.size(1)};
+    auto it = before.find(p.name);
+    if (it != before.end())
+      m["update"] = spectrum_json(matrix_spectrum(p.param.detach() - it->second));
+    matrices.push_back(std::move(m));
+  }
+  // The record describes the weights after `step` updates (state_.step is incremented after).
+  int64_t step = before.empty() ? state_.step : state_.step + 1;
+  metrics_->write({{"kind", "spectral"}, {"step", step}, {"matrices", matrices}});
+}
+
+double Trainer::evaluate() {
+  torch::NoGradGuard no_grad;
+  double sum = 0;
+  for (int64_t i = 0; i < val_set_->size(); ++i)
+    sum += model_loss(*model_, (*val_set_)[i], cfg_.train.precision).item<double>();
+  double loss = sum / static_cast<double>(val_set_->size());
+  json record = {{"kind", "val"}, {"step", state_.step}, {"loss", loss}, {"ppl", std::exp(loss)}};
+  if (bytes_per_token_ > 0) record["bpb"] = loss / std::log(2.0) / bytes_per_token_;
+  metrics_->write(record);
+  if (std::isfinite(loss) && loss < state_.best_val_loss) state_.best_val_loss = loss;
+  log_->info("step {:>6}/{} | val loss {:.4f} | ppl {:.2f}{}", state_.step, cfg_.train.steps, loss,
+             std::exp(loss),
+             bytes_per_token_ > 0 ? fmt::format(" | bpb {:.4f}", record["bpb"].get<double>()) : "");
+  last_val_loss_ = loss;
+  return loss;
+}
+
+void Trainer::log_train(double loss, double seconds_this_step) {
+  const auto& t = cfg_.train;
+  double tokens = static_cast<double>(t.batch_size * t.grad_accum * cfg_.model.seq_len);
+  double tok_per_s = tokens / std::max(seconds_this_step, 1e-9);
+  double mfu = tok_per_s * llama_flops_per_token(cfg_.model) / (t.peak_gflops * 1e9);
+  double lr = optimizer_->parts().front()->groups().front().lr;
+  metrics_->write({{"kind", "train"},
+                   {"step", state_.step},
+                   {"loss", loss},
+                   {"lr", lr},
+                   {"grad_norm", last_grad_norm_},
+                   {"tokens", state_.tokens_seen},
+                   {"tok_per_s", tok_per_s},
+                   {"mfu", mfu}});
+  if (state_.step % t.log_every != 0 && state_.step != t.steps) return;
+  double mean_step = step_seconds_sum_ / static_cast<double>(state_.step - start_step_);
+  log_->info(
+      "step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad {:.3f} | {:.0f} tok/s | mfu {:.1f}% | ETA {}",
+      state_.step, t.steps, loss, lr, last_grad_norm_, tokens / mean_step, 100 * mfu,
+      format_duration(mean_step * static_cast<double>(t.steps - state_.step)));
+}
+
+void Trainer::save_checkpoint() {
+  auto start = Clock::now();
+  auto dir = store_.save(state_, model_, *optimizer_, cfg_.resolved_yaml, cfg_.train.keep_last);
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  log_->info("checkpoint {} ({:.2f}s)", dir.string(), seconds);
+}
+
+TrainSummary Trainer::run() {
+  prepare_run_directory();
+  int threads = configure_threads(cfg_.threads);
+  (void)threads;
+  log_->info("muonlab train | {} | out_dir {}", runtime_summary(), run_dir_.string());
+  if (detect_blas().is_reference)
+    log_->warn(
+        "LibTorch is using the reference BLAS (about 15x slower); install "
+        "libopenblas0-openmp (tools/setup.sh does)");
+  log_->info("resolved config:\n{}", cfg_.resolved_yaml);
+  load_data();
+  build_model_and_optimizer();
+  int64_t resumed_at = resume_if_asked();
+  metrics_ = std::make_unique<MetricsWriter>((run_dir_ / "metrics.jsonl").string(), resumed_at);
+  {
+    std::ofstream out(run_dir_ / "config.yaml");
+    out << cfg_.resolved_yaml;
+  }
+
+  const auto& t = cfg_.train;
+  start_step_ = state_.step;
+  if (resumed_at < 0) {
+    evaluate();
+    if (t.spectral_every > 0) record_spectra({});
+  }
+  g_stop_signal = 0;
+  auto previous_int = std::signal(SIGINT, on_stop_signal);
+  auto previous_term = std::signal(SIGTERM, on_stop_signal);
+  TrainSummary summary;
+  double loss = NAN;
+  run_start_ = Clock::now();
+  while (state_.step < t.steps) {
+    bool spectra = t.spectral_every > 0 && (state_.step + 1) % t.spectral_every == 0;
+    auto step_start = Clock::now();
+    loss = train_step(spectra);
+    double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
+    step_seconds_sum_ += seconds;
+    log_train(loss, seconds);
+    bool last = state_.step == t.steps;
+    if (state_.step % t.eval_every == 0 || last) evaluate();
+    bool stop = g_stop_signal != 0;
+    bool pause = options_.stop_after > 0 && state_.step - start_step_ >= options_.stop_after;
+    bool periodic = t.ckpt_every > 0 && state_.step % t.ckpt_every == 0;
+    if (periodic || last || stop || pause) save_checkpoint();
+    if (pause && !last) {
+      log_->info("paused after {} steps (--stop-after); continue with --resume",
+                 options_.stop_after);
+      summary.paused = true;
+      break;
+    }
+    if (stop) {
+      log_->warn("stopped by signal {} at step {}; resume with --resume", g_stop_signal.load(),
+                 state_.step);
+      summary.interrupted = true;
+      break;
+    }
+  }
+  std::signal(SIGINT, previous_int);
+  std::signal(SIGTERM, previous_term);
+  double elapsed = std::chrono::duration<double>(Clock::now() - run_start_).count();
+  summary.steps = state_.step;
+  summary.final_train_loss = loss;
+  summary.final_val_loss = last_val_loss_;
+  summary.best_val_loss = state_.best_val_loss;
+  summary.tokens_per_second = static_cast<double>((state_.step - start_step_) * t.batch_size *
+                                                  t.grad_accum * cfg_.model.seq_len) /
+                              std::max(elapsed, 1e-9);
+  log_->info("done: {} steps, final val loss {:.4f}, best {:.4f}, {:.0f} tok/s", state_.step,
+             summary.final_val_loss, summary.best_val_loss, summary.tokens_per_second);
+  return summary;
+}
+
+}  // namespace
+
+TrainSummary run_training(const RunConfig& cfg, const TrainOptions& options) {
+  Trainer trainer(cfg, options);
+  return trainer.run();
+}
+
+}  // namespace muonlab

@@ -1,0 +1,156 @@
+// Config loading: unknown keys with suggestions, wrong types, missing files, base inheritance and
+// cycles, syntax errors, --set overrides, validation and the resolved config; through the library
+// and through the CLI (non-zero exit, key path in the one-line message).
+#include <catch2/catch.hpp>
+
+#include "src/config.h"
+#include "tests/test_util.h"
+
+using namespace muonlab;
+using Catch::Matchers::Contains;
+using muonlab::test::TempDir;
+using muonlab::test::write_file;
+
+namespace {
+
+const char* kMinimal = R"(
+model: {vocab_size: 64, d_model: 32, n_layers: 1, n_heads: 2, n_kv_heads: 1, seq_len: 16}
+data: {train: a.bin, val: b.bin}
+train: {steps: 10}
+)";
+
+std::string write_config(const TempDir& dir, const std::string& name, const std::string& text) {
+  write_file(dir.path() / name, text);
+  return dir.str(name);
+}
+
+}  // namespace
+
+TEST_CASE("a minimal config loads with defaults filled in") {
+  TempDir dir;
+  RunConfig cfg = load_run_config(write_config(dir, "c.yaml", kMinimal));
+  CHECK(cfg.model.d_model == 32);
+  CHECK(cfg.train.steps == 10);
+  CHECK(cfg.train.batch_size == 16);
+  CHECK(cfg.optim.kind == "adamw");
+  CHECK_THAT(cfg.resolved_yaml, Contains("keep_last: 3"));
+  CHECK_THAT(cfg.resolved_yaml, Contains("d_model: 32"));
+}
+
+TEST_CASE("the resolved config reloads to itself") {
+  TempDir dir;
+  RunConfig cfg = load_run_config(write_config(dir, "c.yaml", kMinimal), {"optim.kind=muon"});
+  RunConfig again = parse_run_config(YAML::Load(cfg.resolved_yaml), "resolved");
+  CHECK(again.resolved_yaml == cfg.resolved_yaml);
+  CHECK(again.optim.kind == "muon");
+  CHECK(again.optim.lr == Approx(0.02));  // muon's default lr
+}
+
+TEST_CASE("unknown keys name the full path and suggest the nearest valid key") {
+  TempDir dir;
+  auto path = write_config(dir, "c.yaml", std::string(kMinimal) + "optim: {adamw: {lrr: 0.1}}\n");
+  CHECK_THROWS_WITH(load_run_config(path),
+                    Contains("optim.adamw.lrr: unknown key; did you mean 'optim.adamw.lr'?"));
+  CHECK_THROWS_WITH(load_run_config(path), Contains(path));
+  auto top = write_config(dir, "d.yaml", std::string(kMinimal) + "sead: 3\n");
+  CHECK_THROWS_WITH(load_run_config(top), Contains("sead: unknown key; did you mean 'seed'?"));
+}
+
+TEST_CASE("wrong types name the key and the expected type") {
+  TempDir dir;
+  auto path = write_config(dir, "c.yaml", std::string(kMinimal) + "seed: abc\n");
+  CHECK_THROWS_WITH(load_run_config(path), Contains("seed: expected an integer, got 'abc'"));
+  CHECK_THROWS_WITH(load_run_config(path, {"seed=1", "train.steps=1.5"}),
+                    Contains("train.steps: expected an integer, got '1.5'"));
+  CHECK_THROWS_WITH(load_run_config(path, {"seed=1", "model.tie_embeddings=maybe"}),
+                    Contains("model.tie_embeddings: expected true or false"));
+  CHECK_THROWS_WITH(load_run_config(path, {"seed=1", "model=3"}),
+                    Contains("model: expected a mapping"));
+}
+
+TEST_CASE("missing data paths, missing files and syntax errors are reported") {
+  TempDir dir;
+  auto no_data = write_config(dir, "c.yaml", "train: {steps: 3}\n");
+  CHECK_THROWS_WITH(load_run_config(no_data), Contains("data.train: missing; it is required"));
+  CHECK_THROWS_WITH(load_run_config(dir.str("nope.yaml")), Contains("nope.yaml: cannot open"));
+  auto bad = write_config(dir, "bad.yaml", "model:\n  d_model: [1, 2\ntrain: {}\n");
+  CHECK_THROWS_WITH(load_run_config(bad), Contains("YAML syntax error at line"));
+}
+
+TEST_CASE("base: files merge underneath, detect cycles and missing bases") {
+  TempDir dir;
+  write_config(dir, "base.yaml", std::string(kMinimal) + "seed: 7\n");
+  auto child = write_config(dir, "child.yaml", "base: base.yaml\ntrain: {steps: 99}\n");
+  RunConfig cfg = load_run_config(child);
+  CHECK(cfg.seed == 7);
+  CHECK(cfg.train.steps == 99);
+  CHECK(cfg.model.d_model == 32);  // nested maps merge key by key
+
+  write_config(dir, "x.yaml", "base: y.yaml\n");
+  auto y = write_config(dir, "y.yaml", "base: x.yaml\n");
+  CHECK_THROWS_WITH(load_run_config(y), Contains("base: cycle"));
+  auto orphan = write_config(dir, "o.yaml", "base: gone.yaml\n");
+  CHECK_THROWS_WITH(load_run_config(orphan), Contains("base: file 'gone.yaml' not found"));
+}
+
+TEST_CASE("--set overrides are typed and checked like file keys") {
+  TempDir dir;
+  auto path = write_config(dir, "c.yaml", kMinimal);
+  RunConfig cfg = load_run_config(path, {"train.steps=5", "optim.adamw.betas=[0.8, 0.9]"});
+  CHECK(cfg.train.steps == 5);
+  CHECK(cfg.optim.adamw.beta1 == Approx(0.8));
+  CHECK_THROWS_WITH(load_run_config(path, {"train.stepz=5"}),
+                    Contains("train.stepz: unknown key; did you mean 'train.steps'?"));
+  CHECK_THROWS_WITH(load_run_config(path, {"train.steps"}), Contains("expected key.path=value"));
+}
+
+TEST_CASE("out-of-range values are rejected with their key") {
+  TempDir dir;
+  auto path = write_config(dir, "c.yaml", kMinimal);
+  CHECK_THROWS_WITH(load_run_config(path, {"model.n_heads=3"}), Contains("model.n_heads"));
+  CHECK_THROWS_WITH(load_run_config(path, {"model.n_kv_heads=3", "model.n_heads=4"}),
+                    Contains("model.n_kv_heads"));
+  CHECK_THROWS_WITH(load_run_config(path, {"optim.lr=-1"}), Contains("optim.lr"));
+  CHECK_THROWS_WITH(load_run_config(path, {"train.batch_size=0"}), Contains("train.batch_size"));
+  CHECK_THROWS_WITH(load_run_config(path, {"optim.kind=sgdd"}), Contains("optim.kind"));
+  CHECK_THROWS_WITH(load_run_config(path, {"schedule.kind=linear"}), Contains("schedule.kind"));
+}
+
+TEST_CASE("the CLI exits non-zero with one line naming the key") {
+  TempDir dir;
+  auto path = write_config(dir, "c.yaml", kMinimal);
+  write_config(dir, "typo.yaml", "base: c.yaml\ntrain: {stpes: 3}\n");
+  auto result = muonlab::test::run_muonlab("train " + dir.str("typo.yaml"));
+  CHECK(result.exit_code != 0);
+  CHECK_THAT(result.output, Contains("train.stpes: unknown key; did you mean 'train.steps'?"));
+  CHECK(std::count(result.output.begin(), result.output.end(), '\n') == 1);
+
+  auto missing = muonlab::test::run_muonlab("train " + dir.str("missing.yaml"));
+  CHECK(missing.exit_code != 0);
+  CHECK_THAT(missing.output, Contains("missing.yaml"));
+
+  auto typed = muonlab::test::run_muonlab("train " + dir.str("c.yaml") + " --set seed=x");
+  CHECK(typed.exit_code != 0);
+  CHECK_THAT(typed.output, Contains("seed: expected an integer"));
+}
+
+TEST_CASE("the shipped configs load") {
+  for (auto name : {"configs/tiny.yaml", "configs/kjv-adamw.yaml", "configs/kjv-muon.yaml"}) {
+    INFO(name);
+    RunConfig cfg = load_run_config(muonlab::test::source_path(name));
+    CHECK(cfg.train.steps > 0);
+  }
+  auto adamw = load_run_config(muonlab::test::source_path("configs/kjv-adamw.yaml"));
+  auto muon = load_run_config(muonlab::test::source_path("configs/kjv-muon.yaml"));
+  CHECK(adamw.optim.kind == "adamw");
+  CHECK(muon.optim.kind == "muon");
+  CHECK(adamw.model.d_model == muon.model.d_model);
+  CHECK(adamw.train.steps == muon.train.steps);
+}
+
+TEST_CASE("nearest_word suggests close keys only") {
+  CHECK(nearest_word("lrr", {"lr", "betas", "eps"}) == "lr");
+  CHECK(nearest_word("d_modle", {"d_model", "n_layers"}) == "d_model");
+  CHECK(nearest_word("zzzzzzzz", {"lr", "eps"}).empty());
+  CHECK(edit_distance("kitten", "sitting") == 3);
+}

@@ -1,0 +1,227 @@
+// End to end through the CLI: tokenize a generated corpus, train configs/tiny.yaml, check the
+// loss falls well below log(vocab), the metrics records, exact resume (N straight vs N/2 + resume
+// + N/2, AdamW and Muon, with gradient accumulation), run-directory protection and compare.
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "src/metrics.h"
+#include "tests/test_util.h"
+
+using Catch::Matchers::Contains;
+using muonlab::test::run_muonlab;
+using muonlab::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A small generated language with real structure (templates over word classes).
+std::string generated_corpus(int lines) {
+  const std::vector<std::string> nouns{"king",  "river", "stone",   "city",     "shepherd",
+                                       "house", "field", "servant", "mountain", "lamp"};
+  const std::vector<std::string> verbs{"saw", "built", "crossed", "kept", "found", "called"};
+  const std::vector<std::string> adjectives{"old", "great", "quiet", "bright", "far", "small"};
+  std::mt19937 rng(1234);
+  auto pick = [&](const std::vector<std::string>& words) { return words[rng() % words.size()]; };
+  std::string text;
+  for (int i = 0; i < lines; ++i) {
+    text += "and the " + pick(adjectives) + " " + pick(nouns) + " " + pick(verbs) + " the " +
+            pick(nouns) + " of the " + pick(nouns) + " in year " + std::to_string(1000 + i % 37) +
+            ".\n";
+  }
+  return text;
+}
+
+// The corpus tokenized once per test binary.
+struct Corpus {
+  TempDir dir{"muonlab-e2e"};
+  Corpus() {
+    muonlab::test::write_file(dir.path() / "text.txt", generated_corpus(4000));
+    auto r = run_muonlab("tokenize --input " + dir.str("text.txt") + " --vocab-size 512 --out " +
+                         dir.str("data"));
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+  }
+  std::string data_overrides() const {
+    return " --set data.train=" + dir.str("data/train.bin") +
+           " --set data.val=" + dir.str("data/val.bin") +
+           " --set data.tokenizer=" + dir.str("data/tokenizer.model");
+  }
+};
+
+const Corpus& corpus() {
+  static Corpus instance;
+  return instance;
+}
+
+muonlab::test::CommandResult train(const std::string& out_dir, const std::string& extra) {
+  return run_muonlab("train " + muonlab::test::source_path("configs/tiny.yaml") +
+                     corpus().data_overrides() + " --set train.out_dir=" + out_dir +
+                     " --set threads=2 --quiet " + extra);
+}
+
+std::vector<nlohmann::json> records(const std::string& run_dir, const std::string& kind) {
+  std::vector<nlohmann::json> out;
+  for (auto& r : muonlab::read_metrics(run_dir + "/metrics.jsonl"))
+    if (r["kind"] == kind) out.push_back(r);
+  return out;
+}
+
+// step -> loss, as the exact doubles written to metrics.jsonl.
+std::map<int64_t, double> train_losses(const std::string& run_dir) {
+  std::map<int64_t, double> losses;
+  for (auto& r : records(run_dir, "train")) losses[r["step"].get<int64_t>()] = r["loss"];
+  return losses;
+}
+
+std::map<std::string, torch::Tensor> checkpoint_weights(const fs::path& dir) {
+  torch::serialize::InputArchive archive;
+  archive.load_from((dir / "model.pt").string());
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& key : archive.keys()) {
+    torch::Tensor t;
+    archive.read(key, t);
+    weights[key] = t;
+  }
+  return weights;
+}
+
+}  // namespace
+
+TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every kind") {
+  TempDir runs;
+  std::string out = runs.str("tiny");
+  auto r = train(out, "--set train.steps=80 --set train.eval_every=40");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+
+  auto val = records(out, "val");
+  REQUIRE(val.size() == 3);  // step 0, 40, 80
+  CHECK(val.front()["step"] == 0);
+  CHECK(val.front()["loss"].get<double>() == Approx(std::log(512.0)).epsilon(0.05));
+  CHECK(val.back()["loss"].get<double>() < std::log(512.0) - 3.0);
+  CHECK(val.back().contains("bpb"));
+  CHECK(val.back()["ppl"].get<double>() == Approx(std::exp(val.back()["loss"].get<double>())));
+
+  auto train_records = records(out, "train");
+  REQUIRE(train_records.size() == 80);
+  for (auto key : {"loss", "lr", "grad_norm", "tokens", "tok_per_s", "mfu"})
+    CHECK(train_records.back().contains(key));
+  CHECK(train_records.back()["tokens"] == 80 * 8 * 32);
+
+  auto spectral = records(out, "spectral");
+  REQUIRE(spectral.size() == 5);  // step 0, 20, 40, 60, 80
+  const auto& matrices = spectral.back()["matrices"];
+  REQUIRE(matrices.size() == 2 * 7 + 2);  // 7 per block + embedding + head
+  bool saw_wq = false;
+  for (const auto& m : matrices) {
+    CHECK(m["stable_rank"].get<double>() >= 1.0 - 1e-6);
+    CHECK(m["stable_rank"].get<double>() <= std::min(m["shape"][0], m["shape"][1]).get<double>());
+    CHECK(m.contains("update"));
+    if (m["name"] == "blocks.0.attn.wq") saw_wq = true;
+  }
+  CHECK(saw_wq);
+  CHECK(fs::exists(out + "/config.yaml"));
+  CHECK(fs::exists(out + "/train.log"));
+  CHECK(fs::exists(out + "/checkpoints/step_0000080/manifest.json"));
+}
+
+TEST_CASE("N steps straight equal N/2 + resume + N/2, bit for bit") {
+  for (std::string optimizer : {"adamw", "muon"}) {
+    DYNAMIC_SECTION(optimizer) {
+      TempDir runs;
+      std::string common =
+          "--set optim.kind=" + optimizer + (optimizer == "muon" ? " --set optim.lr=0.02" : "") +
+          " --set train.steps=24 --set train.grad_accum=2 --set train.ckpt_every=6";
+      auto straight = train(runs.str("straight"), common);
+      INFO(straight.output);
+      REQUIRE(straight.exit_code == 0);
+
+      auto first = train(runs.str("split"), common + " --stop-after 12");
+      REQUIRE(first.exit_code == 0);
+      CHECK(train_losses(runs.str("split")).size() == 12);
+      auto second = train(runs.str("split"), common + " --resume");
+      INFO(second.output);
+      REQUIRE(second.exit_code == 0);
+
+      auto a = train_losses(runs.str("straight"));
+      auto b = train_losses(runs.str("split"));
+      REQUIRE(a.size() == 24);
+      REQUIRE(b.size() == 24);
+      for (const auto& [step, loss] : a) {
+        INFO("step " << step);
+        CHECK(b[step] == loss);  // exact equality
+      }
+      auto wa = checkpoint_weights(runs.path() / "straight/checkpoints/step_0000024");
+      auto wb = checkpoint_weights(runs.path() / "split/checkpoints/step_0000024");
+      REQUIRE(wa.size() == wb.size());
+      for (const auto& [name, tensor] : wa) {
+        INFO(name);
+        CHECK(torch::equal(tensor, wb.at(name)));
+      }
+    }
+  }
+}
+
+TEST_CASE("resume skips a checkpoint whose files do not verify") {
+  TempDir runs;
+  std::string out = runs.str("run");
+  REQUIRE(train(out, "--set train.steps=20 --set train.ckpt_every=5 --stop-after 10").exit_code ==
+          0);
+  // Corrupt the newest checkpoint: resuming must fall back to step 5 and say why.
+  auto model = fs::path(out) / "checkpoints/step_0000010/model.pt";
+  fs::resize_file(model, fs::file_size(model) - 10);
+  auto r = run_muonlab("train " + muonlab::test::source_path("configs/tiny.yaml") +
+                       corpus().data_overrides() + " --set train.out_dir=" + out +
+                       " --set threads=2 --set train.steps=20 --set train.ckpt_every=5 --resume");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("step_0000010"));
+  CHECK_THAT(r.output, Contains("resumed from"));
+  CHECK_THAT(r.output, Contains("step_0000005"));
+  CHECK(train_losses(out).size() == 20);
+}
+
+TEST_CASE("a run directory with checkpoints is not overwritten by accident") {
+  TempDir runs;
+  std::string out = runs.str("run");
+  REQUIRE(train(out, "--set train.steps=4 --set schedule.warmup_steps=2").exit_code == 0);
+  auto again = train(out, "--set train.steps=4 --set schedule.warmup_steps=2");
+  CHECK(again.exit_code != 0);
+  CHECK_THAT(again.output, Contains("already holds checkpoints"));
+  CHECK(fs::exists(out + "/checkpoints/step_0000004/manifest.json"));
+  auto changed = train(
+      out, "--set train.steps=8 --set schedule.warmup_steps=2 --set model.d_model=32 --resume");
+  CHECK(changed.exit_code != 0);
+  CHECK_THAT(changed.output, Contains("model.d_model"));
+  CHECK(train(out, "--set train.steps=4 --set schedule.warmup_steps=2 --overwrite").exit_code == 0);
+}
+
+TEST_CASE("bad data paths and vocab mismatches fail with one clear line") {
+  TempDir runs;
+  auto missing = train(runs.str("a"), "--set data.train=" + runs.str("nope.bin"));
+  CHECK(missing.exit_code != 0);
+  CHECK_THAT(missing.output, Contains("nope.bin"));
+  auto small_vocab = train(runs.str("b"), "--set model.vocab_size=100");
+  CHECK(small_vocab.exit_code != 0);
+  CHECK_THAT(small_vocab.output, Contains("model.vocab_size"));
+}
+
+TEST_CASE("compare prints one row per run with losses and stable ranks") {
+  TempDir runs;
+  REQUIRE(train(runs.str("adamw"), "--set train.steps=20").exit_code == 0);
+  REQUIRE(train(runs.str("muon"), "--set train.steps=20 --set optim.kind=muon --set optim.lr=0.02")
+              .exit_code == 0);
+  auto r = run_muonlab("compare " + runs.str("adamw") + " " + runs.str("muon"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("SR attn"));
+  CHECK_THAT(r.output, Contains(" adamw "));
+  CHECK_THAT(r.output, Contains(" muon "));
+  CHECK_FALSE(Contains("nan").match(r.output));
+  auto none = run_muonlab("compare " + runs.str("absent"));
+  CHECK(none.exit_code != 0);
+}

@@ -1,0 +1,146 @@
+// Tests for the spectral figures of a matrix and the gradient utilities (global norm, clipping,
+// non-finite lookup).
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
+
+#include "optim/grad_clip.h"
+#include "optim/spectral.h"
+
+using namespace muonlab;
+
+namespace {
+
+// Reference figures from a full SVD (U S V^T) in fp64, written out independently.
+MatrixSpectrum reference_spectrum(const torch::Tensor& w) {
+  torch::Tensor s = std::get<1>(at::linalg_svd(w.to(torch::kDouble), false));
+  MatrixSpectrum r;
+  r.sigma_max = s.max().item<double>();
+  r.fro_norm = w.to(torch::kDouble).square().sum().sqrt().item<double>();
+  r.stable_rank = r.fro_norm * r.fro_norm / (r.sigma_max * r.sigma_max);
+  double total = s.sum().item<double>(), entropy = 0;
+  for (int64_t i = 0; i < s.size(0); ++i) {
+    const double p = s[i].item<double>() / total;
+    if (p > 0) entropy -= p * std::log(p);
+  }
+  r.eff_rank = std::exp(entropy);
+  return r;
+}
+
+void check_close(const MatrixSpectrum& got, const MatrixSpectrum& want, double rel) {
+  CHECK(got.sigma_max == Approx(want.sigma_max).epsilon(rel));
+  CHECK(got.fro_norm == Approx(want.fro_norm).epsilon(rel));
+  CHECK(got.stable_rank == Approx(want.stable_rank).epsilon(rel));
+  CHECK(got.eff_rank == Approx(want.eff_rank).epsilon(rel));
+}
+
+torch::Tensor param_with_grad(const torch::Tensor& grad) {
+  torch::Tensor p = torch::zeros(grad.sizes()).set_requires_grad(true);
+  p.mutable_grad() = grad.clone();
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("matrix_spectrum equals SVD-based figures", "[spectral]") {
+  torch::manual_seed(21);
+  for (auto shape :
+       {std::vector<int64_t>{8, 8}, std::vector<int64_t>{5, 12}, std::vector<int64_t>{20, 7}}) {
+    torch::Tensor w = torch::randn(shape);
+    INFO("shape " << shape[0] << "x" << shape[1]);
+    check_close(matrix_spectrum(w), reference_spectrum(w), 1e-6);
+  }
+  SECTION("large matrices go through fp32") {
+    torch::Tensor w = torch::randn({1200, 900}) * torch::linspace(0.1, 2, 900);
+    check_close(matrix_spectrum(w), reference_spectrum(w), 1e-4);
+  }
+}
+
+TEST_CASE("matrix_spectrum known cases", "[spectral]") {
+  SECTION("identity") {
+    const MatrixSpectrum s = matrix_spectrum(torch::eye(6));
+    CHECK(s.stable_rank == Approx(6));
+    CHECK(s.eff_rank == Approx(6));
+    CHECK(s.sigma_max == Approx(1));
+    CHECK(s.fro_norm == Approx(std::sqrt(6.0)));
+  }
+  SECTION("rank one") {
+    torch::Tensor w = torch::outer(torch::tensor({1.0f, 2.0f, 2.0f}), torch::tensor({3.0f, 4.0f}));
+    const MatrixSpectrum s = matrix_spectrum(w);
+    CHECK(s.stable_rank == Approx(1));
+    CHECK(s.eff_rank == Approx(1).margin(1e-6));
+    CHECK(s.sigma_max == Approx(15));  // |u| |v| = 3 * 5
+    CHECK(s.fro_norm == Approx(15));
+  }
+  SECTION("diagonal with known singular values") {
+    const MatrixSpectrum s = matrix_spectrum(torch::diag(torch::tensor({3.0f, 1.0f, 0.0f})));
+    CHECK(s.sigma_max == Approx(3));
+    CHECK(s.stable_rank == Approx(10.0 / 9.0));
+    const double p = 0.75, q = 0.25;
+    CHECK(s.eff_rank == Approx(std::exp(-(p * std::log(p) + q * std::log(q)))));
+  }
+  SECTION("zero matrix gives zeros") {
+    const MatrixSpectrum s = matrix_spectrum(torch::zeros({4, 5}));
+    CHECK(s.stable_rank == 0);
+    CHECK(s.sigma_max == 0);
+    CHECK(s.fro_norm == 0);
+    CHECK(s.eff_rank == 0);
+  }
+  SECTION("non-finite matrix gives NaN, not an exception") {
+    torch::Tensor w = torch::ones({3, 3});
+    w[1][1] = std::numeric_limits<float>::quiet_NaN();
+    CHECK(std::isnan(matrix_spectrum(w).sigma_max));
+  }
+  SECTION("not a matrix") {
+    CHECK_THROWS_AS(matrix_spectrum(torch::ones({3})), std::invalid_argument);
+  }
+}
+
+TEST_CASE("global grad norm and clipping", "[grad_clip]") {
+  torch::Tensor a = param_with_grad(torch::tensor({3.0f, 0.0f}));
+  torch::Tensor b = param_with_grad(torch::tensor({4.0f, 0.0f, 12.0f}).reshape({3, 1}));
+  torch::Tensor no_grad = torch::zeros({2}).set_requires_grad(true);
+  std::vector<NamedParam> params = {{"a", a}, {"none", no_grad}, {"b", b}};
+  CHECK(global_grad_norm(params) == Approx(13.0));  // sqrt(9 + 16 + 144)
+
+  SECTION("below the limit nothing changes") {
+    CHECK(clip_grad_norm(params, 20.0) == Approx(13.0));
+    CHECK(a.grad()[0].item<double>() == Approx(3.0));
+  }
+  SECTION("above the limit grads are scaled to max_norm") {
+    CHECK(clip_grad_norm(params, 1.3) == Approx(13.0));
+    CHECK(global_grad_norm(params) == Approx(1.3).epsilon(1e-6));
+    CHECK(a.grad()[0].item<double>() == Approx(0.3).epsilon(1e-6));
+    CHECK(b.grad()[2][0].item<double>() == Approx(1.2).epsilon(1e-6));
+  }
+  SECTION("max_norm <= 0 disables clipping") {
+    CHECK(clip_grad_norm(params, 0.0) == Approx(13.0));
+    CHECK(global_grad_norm(params) == Approx(13.0));
+  }
+}
+
+TEST_CASE("global grad norm of random gradients equals the concatenated norm", "[grad_clip]") {
+  torch::manual_seed(22);
+  std::vector<NamedParam> params;
+  std::vector<torch::Tensor> flat;
+  for (int64_t n : {17, 300, 5}) {
+    torch::Tensor g = torch::randn({n});
+    params.push_back({"p" + std::to_string(n), param_with_grad(g)});
+    flat.push_back(g.to(torch::kDouble));
+  }
+  CHECK(global_grad_norm(params) == Approx(torch::cat(flat).norm().item<double>()));
+}
+
+TEST_CASE("first_nonfinite_grad finds the first bad gradient", "[grad_clip]") {
+  torch::Tensor good = param_with_grad(torch::ones({3}));
+  torch::Tensor nan_grad = torch::ones({2, 2});
+  nan_grad[1][0] = std::numeric_limits<float>::quiet_NaN();
+  torch::Tensor inf_grad = torch::ones({2});
+  inf_grad[0] = std::numeric_limits<float>::infinity();
+  std::vector<NamedParam> params = {{"good", good},
+                                    {"bad_nan", param_with_grad(nan_grad)},
+                                    {"bad_inf", param_with_grad(inf_grad)}};
+  CHECK(first_nonfinite_grad(params) == "bad_nan");
+  CHECK(first_nonfinite_grad({params[0], params[2]}) == "bad_inf");
+  CHECK(first_nonfinite_grad({params[0]}).empty());
+}
