@@ -34,8 +34,13 @@ struct TrainConfig {
   int64_t ckpt_every = 200;      // 0 = only at the end
   int64_t keep_last = 3;
   std::string on_nonfinite = "stop";  // stop | skip_step
-  double peak_gflops = 224;           // for MFU: the machine's fp32 GEMM peak
+  double peak_gflops = 0;             // for MFU; 0 = the reference CPU's GEMM peak for `precision`
 };
+
+// GEMM peaks (GFLOP/s) of the reference 2-core machine (shared/reference/perf-anchors.md), used
+// for MFU when train.peak_gflops is 0.
+constexpr double kReferencePeakGflopsFp32 = 224;
+constexpr double kReferencePeakGflopsBf16 = 805;
 
 struct RunConfig {
   int64_t seed = 0;
