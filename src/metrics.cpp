@@ -28,7 +28,7 @@ void keep_records_through(const std::string& path, int64_t last_step) {
 }  // namespace
 
 MetricsWriter::MetricsWriter(const std::string& path, int64_t keep_through_step) {
-  if (keep_through_step >= 0) keep_records_through(path, keep_through_step);
+  keep_records_through(path, keep_through_step);
   out_.open(path, std::ios::app);
   if (!out_) throw std::runtime_error("metrics " + path + ": cannot open for writing");
 }

@@ -10,9 +10,10 @@ namespace muonlab {
 
 class MetricsWriter {
  public:
-  // Opens `path` for appending (creating it); if keep_through_step >= 0 first drops every record
-  // whose step is greater (rewriting the file atomically).
-  explicit MetricsWriter(const std::string& path, int64_t keep_through_step = -1);
+  // Opens `path` for appending (creating it) after dropping every record whose step is greater
+  // than keep_through_step (rewriting the file atomically): the checkpoint step on resume, -1 for
+  // a fresh run (which thus starts an empty file).
+  MetricsWriter(const std::string& path, int64_t keep_through_step);
   void write(const nlohmann::json& record);
 
  private:

@@ -225,3 +225,15 @@ TEST_CASE("compare prints one row per run with losses and stable ranks") {
   auto none = run_muonlab("compare " + runs.str("absent"));
   CHECK(none.exit_code != 0);
 }
+
+TEST_CASE("a fresh run in a directory without checkpoints starts a new metrics file") {
+  TempDir runs;
+  std::string out = runs.str("run");
+  fs::create_directories(out);
+  muonlab::test::write_file(out + "/metrics.jsonl",
+                            "{\"kind\":\"train\",\"step\":99,\"loss\":1}\n");
+  REQUIRE(train(out, "--set train.steps=4 --set schedule.warmup_steps=2").exit_code == 0);
+  auto losses = train_losses(out);
+  CHECK(losses.size() == 4);
+  CHECK(losses.count(99) == 0);
+}
