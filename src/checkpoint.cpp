@@ -8,6 +8,10 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -24,19 +28,42 @@ std::string hex64(uint64_t value) {
   return buf;
 }
 
-void fsync_path(const fs::path& path, bool directory) {
-  int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  if (fd < 0) throw std::runtime_error("checkpoint: cannot open " + path.string() + " to sync");
+void fsync_directory(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path.string() + ": " + strerror(errno));
   int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) throw std::runtime_error("checkpoint: fsync failed for " + path.string());
+  if (rc != 0) throw std::runtime_error("cannot sync " + path.string() + ": " + strerror(errno));
 }
 
-void write_text(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error("checkpoint: cannot write " + path.string() + " (disk full?)");
+// Writes `bytes` to a new file and fsyncs it; throws with the OS's reason (e.g. "No space left
+// on device") on any failure.
+void write_file_synced(const fs::path& path, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create " + path.string() + ": " + strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::string reason = n < 0 ? strerror(errno) : "short write";
+      ::close(fd);
+      throw std::runtime_error("cannot write " + path.string() + ": " + reason);
+    }
+    done += static_cast<size_t>(n);
+  }
+  bool synced = ::fsync(fd) == 0;
+  std::string reason = synced ? "" : strerror(errno);
+  if (::close(fd) != 0 && synced) reason = strerror(errno), synced = false;
+  if (!synced) throw std::runtime_error("cannot write " + path.string() + ": " + reason);
+}
+
+// LibTorch's file writer aborts the process if the disk fills (it throws from a destructor), so
+// archives are serialised in memory and written by write_file_synced.
+void write_archive(torch::serialize::OutputArchive& archive, const fs::path& path) {
+  std::ostringstream buffer;
+  archive.save_to(buffer);
+  write_file_synced(path, buffer.str());
 }
 
 std::string read_text(const fs::path& path) {
@@ -73,22 +100,39 @@ TrainState state_from_json(const json& j) {
   return s;
 }
 
+int64_t step_of(const fs::path& dir) {
+  return std::stoll(dir.filename().string().substr(std::string("step_").size()));
+}
+
+// The message of an exception on one line (LibTorch's errors carry a backtrace).
+std::string one_line(const std::exception& e) {
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  std::string text = torch_error ? torch_error->what_without_backtrace() : e.what();
+  return text.substr(0, text.find('\n'));
+}
+
+void maybe_inject_kill(int64_t step) {
+  const char* at = std::getenv("MUONLAB_FAULT_KILL_IN_CHECKPOINT");
+  if (at && std::to_string(step) == at) std::raise(SIGKILL);
+}
+
 void write_files(const fs::path& dir, const TrainState& state, Llama& model,
                  const OptimizerSet& optimizer, const std::string& config_yaml) {
   torch::serialize::OutputArchive weights;
   for (const auto& [name, tensor] : model->named_params()) weights.write(name, tensor.detach());
-  weights.save_to((dir / "model.pt").string());
+  write_archive(weights, dir / "model.pt");
+  maybe_inject_kill(state.step);
 
   torch::serialize::OutputArchive optim;
   optimizer.save(optim);
-  optim.save_to((dir / "optim.pt").string());
+  write_archive(optim, dir / "optim.pt");
 
   torch::serialize::OutputArchive rng;
   rng.write("torch_cpu", at::detail::getDefaultCPUGenerator().get_state());
-  rng.save_to((dir / "rng.pt").string());
+  write_archive(rng, dir / "rng.pt");
 
-  write_text(dir / "state.json", state_to_json(state).dump(2) + "\n");
-  write_text(dir / "config.yaml", config_yaml);
+  write_file_synced(dir / "state.json", state_to_json(state).dump(2) + "\n");
+  write_file_synced(dir / "config.yaml", config_yaml);
 }
 
 }  // namespace
@@ -115,7 +159,8 @@ std::string text_xxh64(const std::string& text) {
 CheckpointStore::CheckpointStore(fs::path run_dir) : root_(std::move(run_dir) / "checkpoints") {}
 
 fs::path CheckpointStore::save(const TrainState& state, Llama& model, const OptimizerSet& optimizer,
-                               const std::string& config_yaml, int64_t keep_last) const {
+                               const std::string& config_yaml,
+                               const RetentionPolicy& retention) const {
   fs::create_directories(root_);
   fs::path final_dir = root_ / step_dir_name(state.step);
   fs::path tmp_dir = root_ / (".tmp_" + step_dir_name(state.step));
@@ -129,25 +174,32 @@ fs::path CheckpointStore::save(const TrainState& state, Llama& model, const Opti
                      {"config_hash", text_xxh64(config_yaml)},
                      {"files", json::object()}};
     for (const auto& entry : fs::directory_iterator(tmp_dir)) {
-      fsync_path(entry.path(), false);
       manifest["files"][entry.path().filename().string()] = {{"bytes", fs::file_size(entry.path())},
                                                              {"xxh64", file_xxh64(entry.path())}};
     }
-    write_text(tmp_dir / "manifest.json", manifest.dump(2) + "\n");
-    fsync_path(tmp_dir / "manifest.json", false);
-    fsync_path(tmp_dir, true);
+    write_file_synced(tmp_dir / "manifest.json", manifest.dump(2) + "\n");
+    fsync_directory(tmp_dir);
     fs::remove_all(final_dir);
     fs::rename(tmp_dir, final_dir);
-    fsync_path(root_, true);
-  } catch (...) {
+    fsync_directory(root_);
+  } catch (const std::exception& e) {
     std::error_code ignored;
     fs::remove_all(tmp_dir, ignored);
-    throw;
+    throw std::runtime_error("checkpoint " + final_dir.string() + ": write failed (" + one_line(e) +
+                             "); earlier checkpoints are untouched; check the free space in " +
+                             root_.string());
   }
-  auto all = list();
-  for (size_t i = static_cast<size_t>(std::max<int64_t>(keep_last, 1)); i < all.size(); ++i)
-    fs::remove_all(all[i]);
+  prune(retention);
   return final_dir;
+}
+
+void CheckpointStore::prune(const RetentionPolicy& retention) const {
+  auto all = list();  // newest first
+  for (size_t i = 0; i < all.size(); ++i) {
+    bool recent = static_cast<int64_t>(i) < std::max<int64_t>(retention.keep_last, 1);
+    bool milestone = retention.keep_every > 0 && step_of(all[i]) % retention.keep_every == 0;
+    if (!recent && !milestone) fs::remove_all(all[i]);
+  }
 }
 
 std::vector<fs::path> CheckpointStore::list() const {

@@ -3,6 +3,8 @@
 // config hash, xxh64 + size of every file) written last. Holds model weights, optimizer state,
 // train state (step, tokens, loader cursor, best val loss), the torch RNG state and the resolved
 // config. Loading verifies the manifest first; a checkpoint that does not verify is skipped.
+// Fault injection for tests: if MUONLAB_FAULT_KILL_IN_CHECKPOINT=<step>, the process kills
+// itself with SIGKILL halfway through writing that step's checkpoint.
 #pragma once
 #include <filesystem>
 #include <functional>
@@ -30,13 +32,23 @@ std::string file_xxh64(const std::filesystem::path& path);
 // Short stable hash of a text (used for the config).
 std::string text_xxh64(const std::string& text);
 
+// Which checkpoints survive pruning: the newest keep_last, plus every one whose step is a
+// multiple of keep_every (when keep_every > 0).
+struct RetentionPolicy {
+  int64_t keep_last = 3;
+  int64_t keep_every = 0;
+};
+
 class CheckpointStore {
  public:
   explicit CheckpointStore(std::filesystem::path run_dir);
 
-  // Writes the checkpoint for state.step and prunes all but the newest `keep_last`.
+  // Writes the checkpoint for state.step, then prunes by `retention`. On failure (e.g. disk
+  // full) removes the partial write, leaves earlier checkpoints untouched and throws
+  // std::runtime_error saying what happened.
   std::filesystem::path save(const TrainState& state, Llama& model, const OptimizerSet& optimizer,
-                             const std::string& config_yaml, int64_t keep_last) const;
+                             const std::string& config_yaml,
+                             const RetentionPolicy& retention) const;
   // Complete checkpoint directories, newest first (by step in the name).
   std::vector<std::filesystem::path> list() const;
   // The newest checkpoint that verifies; `skipped` is told about each one that does not.
@@ -51,6 +63,7 @@ class CheckpointStore {
   static std::string saved_config(const std::filesystem::path& dir);
 
  private:
+  void prune(const RetentionPolicy& retention) const;
   std::filesystem::path root_;  // run_dir/checkpoints
 };
 

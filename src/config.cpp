@@ -82,6 +82,7 @@ void validate_train(ConfigSection& s, const TrainConfig& t) {
   require_positive(s, "eval_batches", t.eval_batches);
   require_positive(s, "keep_last", t.keep_last);
   if (t.spectral_every < 0) s.fail("spectral_every", "must be >= 0 (0 disables)");
+  if (t.keep_every < 0) s.fail("keep_every", "must be >= 0 (0 = keep only the newest keep_last)");
   if (t.ckpt_every < 0) s.fail("ckpt_every", "must be >= 0 (0 = only at the end)");
   if (t.grad_clip < 0) s.fail("grad_clip", "must be >= 0 (0 disables clipping)");
   if (t.precision != "fp32" && t.precision != "bf16")
@@ -105,6 +106,7 @@ void read_train(ConfigSection s, TrainConfig& t) {
   t.spectral_every = s.get<int64_t>("spectral_every", t.spectral_every);
   t.ckpt_every = s.get<int64_t>("ckpt_every", t.ckpt_every);
   t.keep_last = s.get<int64_t>("keep_last", t.keep_last);
+  t.keep_every = s.get<int64_t>("keep_every", t.keep_every);
   t.on_nonfinite = s.get<std::string>("on_nonfinite", t.on_nonfinite);
   t.peak_gflops = s.get<double>("peak_gflops", t.peak_gflops);
   if (t.peak_gflops == 0)

@@ -33,6 +33,7 @@ struct TrainConfig {
   int64_t spectral_every = 100;  // 0 disables
   int64_t ckpt_every = 200;      // 0 = only at the end
   int64_t keep_last = 3;
+  int64_t keep_every = 0;  // also keep every checkpoint whose step is a multiple; 0 = none
   std::string on_nonfinite = "stop";  // stop | skip_step
   double peak_gflops = 0;             // for MFU; 0 = the reference CPU's GEMM peak for `precision`
 };

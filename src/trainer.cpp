@@ -331,7 +331,8 @@ void Trainer::log_train(double loss, double seconds_this_step) {
 
 void Trainer::save_checkpoint() {
   auto start = Clock::now();
-  auto dir = store_.save(state_, model_, *optimizer_, cfg_.resolved_yaml, cfg_.train.keep_last);
+  auto dir = store_.save(state_, model_, *optimizer_, cfg_.resolved_yaml,
+                         {cfg_.train.keep_last, cfg_.train.keep_every});
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   log_->info("checkpoint {} ({:.2f}s)", dir.string(), seconds);
 }

@@ -8,7 +8,7 @@
 #include <map>
 #include <random>
 
-#include "src/metrics.h"
+#include "tests/run_fixture.h"
 #include "tests/test_util.h"
 
 using Catch::Matchers::Contains;
@@ -16,80 +16,11 @@ using muonlab::test::run_muonlab;
 using muonlab::test::TempDir;
 namespace fs = std::filesystem;
 
-namespace {
-
-// A small generated language with real structure (templates over word classes).
-std::string generated_corpus(int lines) {
-  const std::vector<std::string> nouns{"king",  "river", "stone",   "city",     "shepherd",
-                                       "house", "field", "servant", "mountain", "lamp"};
-  const std::vector<std::string> verbs{"saw", "built", "crossed", "kept", "found", "called"};
-  const std::vector<std::string> adjectives{"old", "great", "quiet", "bright", "far", "small"};
-  std::mt19937 rng(1234);
-  auto pick = [&](const std::vector<std::string>& words) { return words[rng() % words.size()]; };
-  std::string text;
-  for (int i = 0; i < lines; ++i) {
-    text += "and the " + pick(adjectives) + " " + pick(nouns) + " " + pick(verbs) + " the " +
-            pick(nouns) + " of the " + pick(nouns) + " in year " + std::to_string(1000 + i % 37) +
-            ".\n";
-  }
-  return text;
-}
-
-// The corpus tokenized once per test binary.
-struct Corpus {
-  TempDir dir{"muonlab-e2e"};
-  Corpus() {
-    muonlab::test::write_file(dir.path() / "text.txt", generated_corpus(4000));
-    auto r = run_muonlab("tokenize --input " + dir.str("text.txt") + " --vocab-size 512 --out " +
-                         dir.str("data"));
-    INFO(r.output);
-    REQUIRE(r.exit_code == 0);
-  }
-  std::string data_overrides() const {
-    return " --set data.train=" + dir.str("data/train.bin") +
-           " --set data.val=" + dir.str("data/val.bin") +
-           " --set data.tokenizer=" + dir.str("data/tokenizer.model");
-  }
-};
-
-const Corpus& corpus() {
-  static Corpus instance;
-  return instance;
-}
-
-muonlab::test::CommandResult train(const std::string& out_dir, const std::string& extra) {
-  return run_muonlab("train " + muonlab::test::source_path("configs/tiny.yaml") +
-                     corpus().data_overrides() + " --set train.out_dir=" + out_dir +
-                     " --set threads=2 --quiet " + extra);
-}
-
-std::vector<nlohmann::json> records(const std::string& run_dir, const std::string& kind) {
-  std::vector<nlohmann::json> out;
-  for (auto& r : muonlab::read_metrics(run_dir + "/metrics.jsonl"))
-    if (r["kind"] == kind) out.push_back(r);
-  return out;
-}
-
-// step -> loss, as the exact doubles written to metrics.jsonl.
-std::map<int64_t, double> train_losses(const std::string& run_dir) {
-  std::map<int64_t, double> losses;
-  for (auto& r : records(run_dir, "train")) losses[r["step"].get<int64_t>()] = r["loss"];
-  return losses;
-}
-
-std::map<std::string, torch::Tensor> checkpoint_weights(const fs::path& dir) {
-  torch::serialize::InputArchive archive;
-  archive.load_from((dir / "model.pt").string());
-  std::map<std::string, torch::Tensor> weights;
-  for (const auto& key : archive.keys()) {
-    torch::Tensor t;
-    archive.read(key, t);
-    weights[key] = t;
-  }
-  return weights;
-}
-
-}  // namespace
+using muonlab::test::checkpoint_weights;
+using muonlab::test::corpus;
+using muonlab::test::records;
+using muonlab::test::train;
+using muonlab::test::train_losses;
 
 TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every kind") {
   TempDir runs;
@@ -174,9 +105,8 @@ TEST_CASE("resume skips a checkpoint whose files do not verify") {
   // Corrupt the newest checkpoint: resuming must fall back to step 5 and say why.
   auto model = fs::path(out) / "checkpoints/step_0000010/model.pt";
   fs::resize_file(model, fs::file_size(model) - 10);
-  auto r = run_muonlab("train " + muonlab::test::source_path("configs/tiny.yaml") +
-                       corpus().data_overrides() + " --set train.out_dir=" + out +
-                       " --set threads=2 --set train.steps=20 --set train.ckpt_every=5 --resume");
+  auto r = muonlab::test::run_shell(
+      muonlab::test::train_command(out, "--set train.steps=20 --set train.ckpt_every=5 --resume"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("step_0000010"));
