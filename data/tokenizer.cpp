@@ -31,8 +31,29 @@ using TrainerArgs = std::unordered_map<std::string, std::string>;
 constexpr const char* kCoreLibrary = "libsentencepiece.so.0";
 constexpr const char* kTrainLibrary = "libsentencepiece_train.so.0";
 
+#if defined(__SANITIZE_ADDRESS__)
+#define MUONLAB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MUONLAB_ASAN 1
+#endif
+#endif
+
+// AddressSanitizer's dlopen interceptor refuses RTLD_DEEPBIND. In sanitizer builds call the C
+// library's dlopen directly: sentencepiece then allocates with the C library's malloc internally,
+// while operator new/delete (shared libstdc++) still go through the sanitizer.
+void* dlopen_deepbind(const char* name) {
+  const int flags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#ifdef MUONLAB_ASAN
+  using DlopenFn = void* (*)(const char*, int);
+  static auto real_dlopen = reinterpret_cast<DlopenFn>(::dlsym(RTLD_NEXT, "dlopen"));
+  if (real_dlopen != nullptr) return real_dlopen(name, flags);
+#endif
+  return ::dlopen(name, flags);
+}
+
 void* open_library(const char* name) {
-  void* handle = ::dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+  void* handle = dlopen_deepbind(name);
   if (handle == nullptr) {
     throw std::runtime_error(std::string("cannot load ") + name + " (" + ::dlerror() +
                              "); install Debian's libsentencepiece0 package");

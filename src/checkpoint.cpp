@@ -135,6 +135,10 @@ void write_files(const fs::path& dir, const TrainState& state, Llama& model,
   write_file_synced(dir / "config.yaml", config_yaml);
 }
 
+// The files every checkpoint holds; the manifest must list each with its size and checksum.
+const char* const kCheckpointFiles[] = {"model.pt", "optim.pt", "rng.pt", "state.json",
+                                        "config.yaml"};
+
 }  // namespace
 
 std::string file_xxh64(const fs::path& path) {
@@ -155,6 +159,32 @@ std::string file_xxh64(const fs::path& path) {
 std::string text_xxh64(const std::string& text) {
   return hex64(XXH64(text.data(), text.size(), 0));
 }
+
+namespace {
+
+// Checks format version, the list of files and every file's size and xxh64. JSON type errors
+// surface as json::exception.
+void verify_manifest(const fs::path& dir, const json& manifest, const std::string& where) {
+  int version = manifest.at("format_version").get<int>();
+  if (version != kCheckpointFormat)
+    throw std::runtime_error(where + "format version " + std::to_string(version) +
+                             ", this build reads " + std::to_string(kCheckpointFormat));
+  const json& files = manifest.at("files");
+  for (const char* name : kCheckpointFiles)
+    if (!files.contains(name)) throw std::runtime_error(where + "manifest does not list " + name);
+  for (const auto& [name, info] : files.items()) {
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+      throw std::runtime_error(where + "manifest lists an invalid file name '" + name + "'");
+    fs::path file = dir / name;
+    if (!fs::is_regular_file(file)) throw std::runtime_error(where + "missing " + name);
+    if (fs::file_size(file) != info.at("bytes").get<uintmax_t>())
+      throw std::runtime_error(where + name + " has the wrong size (truncated?)");
+    if (file_xxh64(file) != info.at("xxh64").get<std::string>())
+      throw std::runtime_error(where + name + " fails its checksum (corrupted)");
+  }
+}
+
+}  // namespace
 
 CheckpointStore::CheckpointStore(fs::path run_dir) : root_(std::move(run_dir) / "checkpoints") {}
 
@@ -233,19 +263,12 @@ void CheckpointStore::verify(const fs::path& dir) {
   if (!fs::exists(dir / "manifest.json"))
     throw std::runtime_error(where + "no manifest.json (incomplete write); skipping it");
   json manifest = json::parse(read_text(dir / "manifest.json"), nullptr, false);
-  if (manifest.is_discarded() || !manifest.contains("files"))
+  if (manifest.is_discarded() || !manifest.is_object())
     throw std::runtime_error(where + "manifest.json is unreadable");
-  if (manifest.value("format_version", -1) != kCheckpointFormat)
-    throw std::runtime_error(where + "format version " +
-                             std::to_string(manifest.value("format_version", -1)) +
-                             ", this build reads " + std::to_string(kCheckpointFormat));
-  for (const auto& [name, info] : manifest["files"].items()) {
-    fs::path file = dir / name;
-    if (!fs::exists(file)) throw std::runtime_error(where + "missing " + name);
-    if (fs::file_size(file) != info.at("bytes").get<uintmax_t>())
-      throw std::runtime_error(where + name + " has the wrong size (truncated?)");
-    if (file_xxh64(file) != info.at("xxh64").get<std::string>())
-      throw std::runtime_error(where + name + " fails its checksum (corrupted)");
+  try {
+    verify_manifest(dir, manifest, where);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(where + "manifest.json is malformed (" + e.what() + ")");
   }
 }
 

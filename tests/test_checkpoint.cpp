@@ -138,6 +138,24 @@ TEST_CASE("damaged checkpoints are named, explained and skipped") {
     muonlab::test::write_file(newest / "manifest.json", manifest.dump());
     CHECK_THROWS_WITH(CheckpointStore::verify(newest), Contains("format version"));
   }
+  SECTION("manifest that leaves out a file") {
+    auto manifest = nlohmann::json::parse(muonlab::test::read_file(newest / "manifest.json"));
+    manifest["files"].erase("optim.pt");
+    muonlab::test::write_file(newest / "manifest.json", manifest.dump());
+    CHECK_THROWS_WITH(CheckpointStore::verify(newest), Contains("does not list optim.pt"));
+  }
+  SECTION("manifest naming a file outside the checkpoint") {
+    auto manifest = nlohmann::json::parse(muonlab::test::read_file(newest / "manifest.json"));
+    manifest["files"]["../escape"] = manifest["files"]["model.pt"];
+    muonlab::test::write_file(newest / "manifest.json", manifest.dump());
+    CHECK_THROWS_WITH(CheckpointStore::verify(newest), Contains("invalid file name"));
+  }
+  SECTION("manifest with a wrongly typed field") {
+    auto manifest = nlohmann::json::parse(muonlab::test::read_file(newest / "manifest.json"));
+    manifest["files"]["model.pt"]["bytes"] = "many";
+    muonlab::test::write_file(newest / "manifest.json", manifest.dump());
+    CHECK_THROWS_WITH(CheckpointStore::verify(newest), Contains("manifest.json is malformed"));
+  }
   SECTION("unreadable manifest") {
     muonlab::test::write_file(newest / "manifest.json", "{not json");
     CHECK_THROWS_WITH(CheckpointStore::verify(newest), Contains("manifest.json is unreadable"));

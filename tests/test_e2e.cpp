@@ -132,12 +132,49 @@ TEST_CASE("a run directory with checkpoints is not overwritten by accident") {
 
 TEST_CASE("bad data paths and vocab mismatches fail with one clear line") {
   TempDir runs;
+  auto one_line = [](const muonlab::test::CommandResult& r) {
+    return std::count(r.output.begin(), r.output.end(), '\n') == 1;
+  };
   auto missing = train(runs.str("a"), "--set data.train=" + runs.str("nope.bin"));
   CHECK(missing.exit_code != 0);
   CHECK_THAT(missing.output, Contains("nope.bin"));
+  CHECK(one_line(missing));
+
   auto small_vocab = train(runs.str("b"), "--set model.vocab_size=100");
   CHECK(small_vocab.exit_code != 0);
   CHECK_THAT(small_vocab.output, Contains("model.vocab_size"));
+  CHECK(one_line(small_vocab));
+
+  auto long_window = train(runs.str("c"), "--set model.seq_len=100000");
+  CHECK(long_window.exit_code != 0);
+  CHECK_THAT(long_window.output, Contains("seq_len"));
+  CHECK(one_line(long_window));
+
+  // A tokenizer with another vocabulary than the shards were written with.
+  muonlab::test::write_file(runs.path() / "other.txt", muonlab::test::generated_corpus(500));
+  REQUIRE(run_muonlab("tokenize --input " + runs.str("other.txt") + " --vocab-size 400 --out " +
+                      runs.str("other"))
+              .exit_code == 0);
+  auto mismatch = train(runs.str("d"), "--set data.tokenizer=" + runs.str("other/tokenizer.model"));
+  CHECK(mismatch.exit_code != 0);
+  CHECK_THAT(mismatch.output, Contains("tokenizer"));
+  CHECK(one_line(mismatch));
+}
+
+TEST_CASE("tokenize refuses empty and binary input without touching the output") {
+  TempDir dir;
+  muonlab::test::write_file(dir.path() / "empty.txt", "");
+  muonlab::test::write_file(dir.path() / "binary.txt", std::string("\x7f"
+                                                                   "ELF\0\0\x01\x02",
+                                                                   8));
+  for (auto name : {"empty.txt", "binary.txt"}) {
+    auto r = run_muonlab("tokenize --input " + dir.str(name) + " --vocab-size 400 --out " +
+                         dir.str("out"));
+    INFO(r.output);
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.output, Contains(name));
+    CHECK_FALSE(fs::exists(dir.path() / "out" / "train.bin"));
+  }
 }
 
 TEST_CASE("compare prints one row per run with losses and stable ranks") {

@@ -10,6 +10,7 @@ PACKAGES=(
   libsentencepiece-dev sentencepiece
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libxxhash-dev
   catch2 bible-kjv
+  clang libclang-rt-14-dev
 )
 
 as_root() {
