@@ -1,6 +1,7 @@
 // Spectral figures of a matrix from its singular values (fp64 for small matrices, fp32 above).
 #include "optim/spectral.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -14,7 +15,7 @@ constexpr int64_t kDoubleSvdMaxElements = 1 << 20;
 
 MatrixSpectrum not_finite_spectrum() {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  return {nan, nan, nan, nan};
+  return {nan, nan, nan, nan, nan, nan};
 }
 
 double effective_rank(const torch::Tensor& singular_values) {
@@ -22,6 +23,16 @@ double effective_rank(const torch::Tensor& singular_values) {
   torch::Tensor p = positive / positive.sum();
   const double entropy = -(p * p.log()).sum().item<double>();
   return std::exp(entropy);
+}
+
+// The smallest singular value above the numerical-rank tolerance max(m, n) * eps * sigma_max.
+double smallest_nonzero(const torch::Tensor& singular_values, const torch::Tensor& matrix) {
+  const double eps = matrix.scalar_type() == torch::kDouble ? std::numeric_limits<double>::epsilon()
+                                                            : std::numeric_limits<float>::epsilon();
+  const double sigma_max = singular_values[0].item<double>();
+  const double tolerance =
+      static_cast<double>(std::max(matrix.size(0), matrix.size(1))) * eps * sigma_max;
+  return singular_values.masked_select(singular_values > tolerance).min().item<double>();
 }
 
 }  // namespace
@@ -44,6 +55,8 @@ MatrixSpectrum matrix_spectrum(const torch::Tensor& w) {
   spectrum.fro_norm = std::sqrt(fro_squared);
   spectrum.stable_rank = fro_squared / (spectrum.sigma_max * spectrum.sigma_max);
   spectrum.eff_rank = effective_rank(s);
+  spectrum.condition = spectrum.sigma_max / smallest_nonzero(s, matrix);
+  spectrum.rms = spectrum.fro_norm / std::sqrt(static_cast<double>(matrix.numel()));
   return spectrum;
 }
 

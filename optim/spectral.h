@@ -1,6 +1,8 @@
 // Spectral figures of a weight (or update) matrix: stable rank ||W||_F^2 / sigma_max^2,
-// sigma_max, Frobenius norm, effective rank exp(H(sigma / sum sigma)). Computed in fp32/fp64 from
-// the singular values. It does not decide when to measure (the trainer does).
+// sigma_max, Frobenius norm, effective rank exp(H(sigma / sum sigma)), condition number of the
+// non-zero part (singular values above max(rows, cols) * machine epsilon * sigma_max), RMS entry.
+// Computed in fp32/fp64 from the singular values. It does not decide when to measure (the trainer
+// does).
 #pragma once
 #include <torch/torch.h>
 
@@ -11,6 +13,8 @@ struct MatrixSpectrum {
   double sigma_max = 0;
   double fro_norm = 0;
   double eff_rank = 0;
+  double condition = 0;  // sigma_max / sigma_min over the non-zero singular values
+  double rms = 0;        // ||W||_F / sqrt(rows * cols)
 };
 
 // w must be 2-D. A zero matrix gives all zeros.

@@ -78,10 +78,8 @@ bool is_structural_key(const std::string& key) {
 }
 
 json spectrum_json(const MatrixSpectrum& s) {
-  return {{"stable_rank", s.stable_rank},
-          {"sigma_max", s.sigma_max},
-          {"fro_norm", s.fro_norm},
-          {"eff_rank", s.eff_rank}};
+  return {{"stable_rank", s.stable_rank}, {"sigma_max", s.sigma_max}, {"fro_norm", s.fro_norm},
+          {"eff_rank", s.eff_rank},       {"condition", s.condition}, {"rms", s.rms}};
 }
 
 class Trainer {
@@ -274,6 +272,7 @@ double Trainer::train_step(bool measure_spectra) {
 
 void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before) {
   torch::NoGradGuard no_grad;
+  auto start = Clock::now();
   json matrices = json::array();
   for (const auto& p : params_) {
     if (p.param.dim() != 2) continue;
@@ -287,7 +286,9 @@ void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before)
   }
   // The record describes the weights after `step` updates (state_.step is incremented after).
   int64_t step = before.empty() ? state_.step : state_.step + 1;
-  metrics_->write({{"kind", "spectral"}, {"step", step}, {"matrices", matrices}});
+  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  metrics_->write(
+      {{"kind", "spectral"}, {"step", step}, {"seconds", seconds}, {"matrices", matrices}});
 }
 
 double Trainer::evaluate() {

@@ -45,13 +45,17 @@ TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every 
 
   auto spectral = records(out, "spectral");
   REQUIRE(spectral.size() == 5);  // step 0, 20, 40, 60, 80
+  CHECK(spectral.back()["seconds"].get<double>() > 0);
   const auto& matrices = spectral.back()["matrices"];
   REQUIRE(matrices.size() == 2 * 7 + 2);  // 7 per block + embedding + head
   bool saw_wq = false;
   for (const auto& m : matrices) {
     CHECK(m["stable_rank"].get<double>() >= 1.0 - 1e-6);
     CHECK(m["stable_rank"].get<double>() <= std::min(m["shape"][0], m["shape"][1]).get<double>());
-    CHECK(m.contains("update"));
+    CHECK(m["condition"].get<double>() >= 1.0);
+    CHECK(m["rms"].get<double>() > 0);
+    REQUIRE(m.contains("update"));
+    CHECK(m["update"].contains("rms"));
     if (m["name"] == "blocks.0.attn.wq") saw_wq = true;
   }
   CHECK(saw_wq);

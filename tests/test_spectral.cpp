@@ -144,3 +144,18 @@ TEST_CASE("first_nonfinite_grad finds the first bad gradient", "[grad_clip]") {
   CHECK(first_nonfinite_grad({params[0], params[2]}) == "bad_inf");
   CHECK(first_nonfinite_grad({params[0]}).empty());
 }
+
+TEST_CASE("condition number ignores exact zeros and rms is the entry RMS") {
+  // diag(3, 2, 1, 0): the zero singular value is not part of the non-zero spectrum.
+  torch::Tensor w = torch::diag(torch::tensor({3.0, 2.0, 1.0, 0.0}));
+  muonlab::MatrixSpectrum s = muonlab::matrix_spectrum(w);
+  CHECK(s.condition == Approx(3.0));
+  CHECK(s.rms == Approx(std::sqrt(14.0) / 4.0));
+
+  torch::manual_seed(3);
+  torch::Tensor r = torch::randn({20, 12}, torch::kDouble);
+  torch::Tensor sv = std::get<1>(at::linalg_svd(r, /*full_matrices=*/false));
+  muonlab::MatrixSpectrum rs = muonlab::matrix_spectrum(r);
+  CHECK(rs.condition == Approx((sv.max() / sv.min()).item<double>()).epsilon(1e-9));
+  CHECK(rs.rms == Approx(r.square().mean().sqrt().item<double>()).epsilon(1e-12));
+}
