@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "src/bench.h"
 #include "src/compare.h"
 #include "src/config.h"
 #include "src/runtime.h"
@@ -31,6 +32,7 @@ commands:
   tokenize   train a sentencepiece tokenizer and write train.bin / val.bin token shards
   train      train a model from a YAML config (resume with --resume)
   compare    side-by-side table of runs: val loss, perplexity, tokens/s, stable rank
+  bench      time fwd+bwd, every optimizer's step and Newton-Schulz for a config's shapes
   version    print the version
 
 Run `muonlab <command> --help` for the options of a command.
@@ -70,6 +72,18 @@ constexpr const char* kCompareHelp = R"(usage: muonlab compare RUN_DIR [RUN_DIR.
 
 Prints final and best validation loss, perplexity, median tokens/s and the mean stable rank of
 the attention and MLP matrices (at the last spectral measurement) for each run directory.
+)";
+
+constexpr const char* kBenchHelp = R"(usage: muonlab bench CONFIG.yaml [options]
+
+Times, for the model CONFIG describes (random tokens, no data needed): one forward+backward of a
+micro-batch, one step of every optimizer kind, and Newton-Schulz for each hidden-matrix shape in
+bf16 and fp32, batched and one by one, with achieved GFLOP/s against 5 x (4 m^2 n + 2 m^3).
+Figures are medians; compare them as ratios within one run (the machine may be shared).
+
+options:
+  --set KEY=VALUE   override a config key (repeatable)
+  --repeats N       timed repetitions per figure (default 5)
 )";
 
 class UsageError : public std::runtime_error {
@@ -197,6 +211,31 @@ int cmd_train(const std::vector<std::string>& args) {
   return summary.interrupted ? 130 : 0;
 }
 
+int cmd_bench(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kBenchHelp, 0;
+  std::string config_path;
+  std::vector<std::string> overrides;
+  BenchOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--set") {
+      overrides.push_back(value_after(args, i));
+    } else if (a == "--repeats") {
+      options.repeats = static_cast<int>(parse_int(a, value_after(args, i)));
+      if (options.repeats < 1) throw UsageError("--repeats: must be at least 1");
+    } else if (a.rfind("--", 0) == 0) {
+      throw UsageError("bench: unknown option '" + a + "' (see muonlab bench --help)");
+    } else if (config_path.empty()) {
+      config_path = a;
+    } else {
+      throw UsageError("bench: more than one config given");
+    }
+  }
+  if (config_path.empty()) throw UsageError("bench: CONFIG.yaml is required");
+  std::cout << run_bench(load_run_config(config_path, overrides), options);
+  return 0;
+}
+
 int cmd_compare(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kCompareHelp, 0;
   if (args.empty()) throw UsageError("compare: give at least one run directory");
@@ -220,11 +259,13 @@ int run_cli(int argc, char** argv) {
     if (command == "tokenize") return cmd_tokenize(args);
     if (command == "train") return cmd_train(args);
     if (command == "compare") return cmd_compare(args);
+    if (command == "bench") return cmd_bench(args);
     if (command == "version" || command == "--version") {
       std::cout << "muonlab " << kVersion << " (" << runtime_summary() << ")\n";
       return 0;
     }
-    throw UsageError("unknown command '" + command + "'; commands: tokenize, train, compare");
+    throw UsageError("unknown command '" + command +
+                     "'; commands: tokenize, train, compare, bench");
   } catch (const UsageError& e) {
     std::cerr << "muonlab: " << e.what() << "\n";
     return 2;

@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 
+#include "optim/registry.h"
 #include "tests/run_fixture.h"
 #include "tests/test_util.h"
 
@@ -207,4 +208,22 @@ TEST_CASE("a fresh run in a directory without checkpoints starts a new metrics f
   auto losses = train_losses(out);
   CHECK(losses.size() == 4);
   CHECK(losses.count(99) == 0);
+}
+
+TEST_CASE("bench times fwd+bwd, every optimizer and Newton-Schulz per shape") {
+  auto r = run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") +
+                       " --repeats 1 --set threads=2");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("forward+backward:"));
+  for (const auto& kind : muonlab::optimizer_kinds()) CHECK_THAT(r.output, Contains(kind + " "));
+  // tiny: d_model 64, 4 heads x 16 (2 kv heads), ffn 192, 2 layers.
+  CHECK_THAT(r.output, Contains("64x64            4"));  // wq, wo
+  CHECK_THAT(r.output, Contains("32x64            4"));  // wk, wv
+  CHECK_THAT(r.output, Contains("192x64           4"));  // w1, w3
+  CHECK_THAT(r.output, Contains("64x192           2"));  // w2
+  CHECK_THAT(r.output, Contains("Newton-Schulz total"));
+  auto bad =
+      run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") + " --repeats 0");
+  CHECK(bad.exit_code != 0);
 }
