@@ -1,8 +1,8 @@
 // The one optimizer interface: named parameter groups, step(), zero_grad(), and state save/load
 // keyed by parameter name (so checkpoints stay readable and order-independent). OptimizerSet
 // combines several optimizers (e.g. Muon for hidden matrices + AdamW for the rest) behind the
-// same calls. Concrete update rules live in adamw.h, muon.h; construction from config in
-// registry.h.
+// same calls. Concrete update rules live in adamw.h, muon.h, sgd.h, signgd.h, lion.h; construction
+// from config in registry.h.
 #pragma once
 #include <torch/torch.h>
 

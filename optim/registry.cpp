@@ -6,6 +6,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "optim/lion.h"
+#include "optim/sgd.h"
+#include "optim/signgd.h"
+
 namespace muonlab {
 
 namespace {
@@ -57,15 +61,33 @@ MuonOptions muon_options(const OptimConfig& cfg) {
   return options;
 }
 
+SgdOptions sgd_options(const OptimConfig& cfg) {
+  return SgdOptions{cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay};
+}
+
+SignGdOptions signgd_options(const OptimConfig& cfg) {
+  return SignGdOptions{cfg.lr, cfg.momentum, cfg.weight_decay};
+}
+
+LionOptions lion_options(const OptimConfig& cfg) {
+  return LionOptions{cfg.lr, cfg.beta1, cfg.beta2, cfg.weight_decay};
+}
+
 std::unique_ptr<Optimizer> make_main(const OptimConfig& cfg, std::vector<NamedParam> params) {
   if (cfg.kind == "muon")
     return std::make_unique<Muon>(cfg.kind, std::move(params), muon_options(cfg));
+  if (cfg.kind == "sgd")
+    return std::make_unique<Sgd>(cfg.kind, std::move(params), sgd_options(cfg));
+  if (cfg.kind == "signgd")
+    return std::make_unique<SignGd>(cfg.kind, std::move(params), signgd_options(cfg));
+  if (cfg.kind == "lion")
+    return std::make_unique<Lion>(cfg.kind, std::move(params), lion_options(cfg));
   return std::make_unique<AdamW>(cfg.kind, std::move(params), main_adamw_options(cfg));
 }
 
 }  // namespace
 
-std::vector<std::string> optimizer_kinds() { return {"adamw", "muon"}; }
+std::vector<std::string> optimizer_kinds() { return {"adamw", "muon", "sgd", "signgd", "lion"}; }
 
 void OptimConfig::validate() const {
   const auto kinds = optimizer_kinds();
@@ -73,7 +95,9 @@ void OptimConfig::validate() const {
     throw std::invalid_argument("optim.kind: unknown '" + kind + "'; use one of " +
                                 join(kinds, ", "));
   }
+  // Every kind reads optim.lr and optim.weight_decay; adamw and lion read optim.betas.
   validate_adamw(main_adamw_options(*this), "optim.");
+  // muon, sgd and signgd read optim.momentum.
   require(momentum >= 0 && momentum < 1, "optim.momentum", "in [0, 1)", momentum);
   ns_schedule(ns_coefficients, ns_steps);  // throws optim.ns_steps / optim.ns_coefficients
   muon_lr_scale(lr_scale, 1, 1);           // throws optim.lr_scale

@@ -14,14 +14,15 @@
 namespace muonlab {
 
 struct OptimConfig {
-  std::string kind = "adamw";  // adamw | muon
+  std::string kind = "adamw";  // adamw | muon | sgd | signgd | lion
   double lr = 3e-3;
   double weight_decay = 0.0;
-  // adamw kind
+  // betas: adamw and lion kinds (lion: b1 blends the sign input, b2 updates m); eps: adamw
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-  // muon kind
+  // muon, sgd (momentum, nesterov) and signgd (momentum) kinds
   double momentum = 0.95;
   bool nesterov = true;
+  // muon kind
   std::string ns_coefficients = "keller";
   int ns_steps = 5;
   bool ns_bf16 = true;

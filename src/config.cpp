@@ -45,9 +45,18 @@ void read_adamw(ConfigSection s, AdamWOptions& a) {
   s.finish();
 }
 
+// Peak lr of the hidden matrices when optim.lr is not given, per optimizer kind.
+double default_lr(const std::string& kind) {
+  if (kind == "muon") return 0.02;
+  if (kind == "sgd") return 0.1;
+  if (kind == "signgd") return 1e-3;
+  if (kind == "lion") return 3e-4;
+  return 3e-3;  // adamw
+}
+
 void read_optim(ConfigSection s, OptimConfig& o) {
   o.kind = s.get<std::string>("kind", o.kind);
-  o.lr = s.get<double>("lr", o.kind == "muon" ? 0.02 : o.lr);
+  o.lr = s.get<double>("lr", default_lr(o.kind));
   o.weight_decay = s.get<double>("weight_decay", o.weight_decay);
   read_betas(s, o.beta1, o.beta2);
   o.eps = s.get<double>("eps", o.eps);

@@ -104,6 +104,23 @@ TEST_CASE("--set overrides are typed and checked like file keys") {
   CHECK_THROWS_WITH(load_run_config(path, {"train.steps"}), Contains("expected key.path=value"));
 }
 
+TEST_CASE("optim.kind selects sgd, signgd and lion with their keys") {
+  TempDir dir;
+  auto path = write_config(dir, "c.yaml", kMinimal);
+  RunConfig lion = load_run_config(path, {"optim.kind=lion", "optim.betas=[0.9, 0.99]"});
+  CHECK(lion.optim.kind == "lion");
+  CHECK(lion.optim.beta2 == Approx(0.99));
+  RunConfig sgd = load_run_config(path, {"optim.kind=sgd", "optim.momentum=0", "optim.lr=0.1"});
+  CHECK(sgd.optim.kind == "sgd");
+  CHECK(sgd.optim.momentum == 0);
+  CHECK(sgd.optim.lr == Approx(0.1));
+  RunConfig signgd = load_run_config(path, {"optim.kind=signgd"});
+  CHECK(signgd.optim.kind == "signgd");
+  CHECK(signgd.optim.momentum == Approx(0.95));
+  CHECK_THROWS_WITH(load_run_config(path, {"optim.kind=lion", "optim.betas=[0.9, 1.0]"}),
+                    Contains("optim.betas"));
+}
+
 TEST_CASE("out-of-range values are rejected with their key") {
   TempDir dir;
   auto path = write_config(dir, "c.yaml", kMinimal);

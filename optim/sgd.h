@@ -1,0 +1,36 @@
+// SGD for hidden matrices, with optional heavy-ball or Nesterov momentum (torch::optim::SGD with
+// dampening 0, but decoupled weight decay). Per parameter, with gradient g:
+//   buf = mu * buf + g                      (buf starts at 0, so buf = g on the first step)
+//   d   = nesterov ? g + mu * buf : buf
+//   p  *= 1 - lr * wd                       (only parameters with 2 or more dims)
+//   p  -= lr * d
+// momentum 0 is plain gradient descent, p -= lr * g. No lr shape scaling, no gradient clipping.
+#pragma once
+#include "optim/optimizer.h"
+
+namespace muonlab {
+
+struct SgdOptions {
+  double lr = 0.1;
+  double momentum = 0.0;
+  bool nesterov = false;
+  double weight_decay = 0.0;
+};
+
+class Sgd : public Optimizer {
+ public:
+  // Throws std::invalid_argument naming optim.momentum when it is outside [0, 1).
+  Sgd(std::string group_name, std::vector<NamedParam> params, const SgdOptions& options);
+  std::string kind() const override { return "sgd"; }
+  void step() override;
+  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
+  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
+  int64_t steps_taken() const { return step_; }
+
+ private:
+  SgdOptions options_;
+  int64_t step_ = 0;
+  std::vector<torch::Tensor> momentum_buffer_;  // parallel to groups_[0].params
+};
+
+}  // namespace muonlab

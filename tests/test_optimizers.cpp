@@ -1,0 +1,339 @@
+// Tests for SGD, SignGD and Lion: one and two steps against fp64 scalar references written from
+// each header's formula, SGD parity with torch::optim::SGD, exact continuation after save/load,
+// and registry routing of the hidden matrices to each kind.
+#include <catch2/catch.hpp>
+#include <sstream>
+
+#include "optim/lion.h"
+#include "optim/registry.h"
+#include "optim/sgd.h"
+#include "optim/signgd.h"
+
+using namespace muonlab;
+
+namespace {
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
+}
+
+torch::Tensor make_param(const torch::Tensor& value) {
+  return value.clone().set_requires_grad(true);
+}
+
+void set_grad(torch::Tensor& param, const torch::Tensor& grad) {
+  param.mutable_grad() = grad.clone();
+}
+
+double sign(double x) { return (x > 0) - (x < 0); }
+
+// Scalar references (fp64) for one element over a sequence of gradients; wd = 0 for 1-D params.
+double reference_sgd(double p, const std::vector<double>& grads, double lr, double mu,
+                     bool nesterov, double wd) {
+  double buf = 0;
+  for (double g : grads) {
+    buf = mu * buf + g;
+    const double d = nesterov ? g + mu * buf : buf;
+    p *= 1 - lr * wd;
+    p -= lr * d;
+  }
+  return p;
+}
+
+double reference_signgd(double p, const std::vector<double>& grads, double lr, double beta,
+                        double wd) {
+  double m = 0;
+  for (double g : grads) {
+    m = beta * m + (1 - beta) * g;
+    p *= 1 - lr * wd;
+    p -= lr * sign(m);
+  }
+  return p;
+}
+
+double reference_lion(double p, const std::vector<double>& grads, double lr, double b1, double b2,
+                      double wd) {
+  double m = 0;
+  for (double g : grads) {
+    const double c = b1 * m + (1 - b1) * g;
+    p *= 1 - lr * wd;
+    p -= lr * sign(c);
+    m = b2 * m + (1 - b2) * g;
+  }
+  return p;
+}
+
+// A 2x2 matrix and a 1-D gain with two steps of gradients. Chosen so no momentum entry is 0 and
+// the sign of the momentum differs from the sign of the latest gradient somewhere.
+const std::vector<double> kMatrix0 = {1, 2, 3, 4}, kMatrixGrad1 = {0.1, -0.2, 0.3, 0.4},
+                          kMatrixGrad2 = {-0.3, 0.1, 0.2, -0.034};
+const std::vector<double> kGain0 = {0.5, -0.5}, kGainGrad1 = {0.2, -0.4}, kGainGrad2 = {0.1, 0.3};
+
+torch::Tensor tensor_of(const std::vector<double>& values) {
+  return torch::tensor(values, torch::kFloat);
+}
+
+struct TwoParams {
+  torch::Tensor matrix = make_param(tensor_of(kMatrix0).reshape({2, 2}));
+  torch::Tensor gain = make_param(tensor_of(kGain0));
+  std::vector<NamedParam> named() const { return {{"w", matrix}, {"g", gain}}; }
+  void set_grads(int step) {
+    set_grad(matrix, tensor_of(step == 1 ? kMatrixGrad1 : kMatrixGrad2).reshape({2, 2}));
+    set_grad(gain, tensor_of(step == 1 ? kGainGrad1 : kGainGrad2));
+  }
+};
+
+// Steps `optimizer` twice on `params`, after each step comparing every element against
+// reference(initial value, gradients so far, weight decay of that param).
+template <typename Reference>
+void check_two_steps(Optimizer& optimizer, TwoParams& params, Reference reference, double wd) {
+  for (int step = 1; step <= 2; ++step) {
+    INFO("step " << step);
+    params.set_grads(step);
+    optimizer.step();
+    for (int i = 0; i < 4; ++i) {
+      std::vector<double> grads = {kMatrixGrad1[i], kMatrixGrad2[i]};
+      grads.resize(step);
+      const double expected = reference(kMatrix0[i], grads, wd);
+      CHECK(params.matrix.view(-1)[i].item<double>() == Approx(expected).margin(1e-6));
+    }
+    for (int i = 0; i < 2; ++i) {
+      std::vector<double> grads = {kGainGrad1[i], kGainGrad2[i]};
+      grads.resize(step);
+      const double expected = reference(kGain0[i], grads, 0.0);  // no decay on 1-D params
+      CHECK(params.gain[i].item<double>() == Approx(expected).margin(1e-6));
+    }
+  }
+}
+
+// Runs 6 steps straight, and 4 steps + save + load into a new optimizer + 2 steps; the two must
+// end bit-identical, while a fresh optimizer (no load) for the last 2 steps must not.
+template <typename Opt, typename Options>
+void check_resume(const Options& options) {
+  torch::manual_seed(21);
+  std::vector<torch::Tensor> grads;
+  for (int i = 0; i < 6; ++i) grads.push_back(torch::randn({4, 3}));
+  torch::Tensor init = torch::randn({4, 3});
+
+  torch::Tensor straight = make_param(init);
+  Opt reference("main", {{"w", straight}}, options);
+  for (const auto& g : grads) {
+    set_grad(straight, g);
+    reference.step();
+  }
+
+  torch::Tensor first = make_param(init);
+  Opt before("main", {{"w", first}}, options);
+  for (int i = 0; i < 4; ++i) {
+    set_grad(first, grads[i]);
+    before.step();
+  }
+  torch::serialize::OutputArchive out;
+  before.save(out, "main.");
+  std::stringstream buffer;
+  out.save_to(buffer);
+
+  torch::Tensor resumed = make_param(first.detach());
+  torch::Tensor fresh = make_param(first.detach());
+  Opt after("main", {{"w", resumed}}, options);
+  Opt restarted("main", {{"w", fresh}}, options);
+  torch::serialize::InputArchive in;
+  in.load_from(buffer);
+  after.load(in, "main.");
+  CHECK(after.steps_taken() == 4);
+  for (int i = 4; i < 6; ++i) {
+    set_grad(resumed, grads[i]);
+    set_grad(fresh, grads[i]);
+    after.step();
+    restarted.step();
+  }
+  CHECK(torch::equal(resumed, straight));
+  CHECK_FALSE(torch::equal(fresh, straight));
+}
+
+std::vector<NamedParam> fake_model() {
+  return {{"tok_emb", torch::zeros({16, 8})},
+          {"blocks.0.attn.wq", torch::zeros({8, 8})},
+          {"blocks.0.attn_norm", torch::ones({8})},
+          {"blocks.0.mlp.w1", torch::zeros({24, 8})},
+          {"lm_head", torch::zeros({16, 8})}};
+}
+
+std::vector<std::string> names(const Optimizer& part) {
+  std::vector<std::string> out;
+  for (const auto& p : part.groups()[0].params) out.push_back(p.name);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("SGD steps match the formula, with and without Nesterov", "[sgd]") {
+  for (bool nesterov : {false, true}) {
+    INFO("nesterov " << nesterov);
+    SgdOptions options{0.1, 0.9, nesterov, 0.1};
+    TwoParams params;
+    Sgd sgd("sgd", params.named(), options);
+    check_two_steps(
+        sgd, params,
+        [&](double p, const std::vector<double>& g, double wd) {
+          return reference_sgd(p, g, 0.1, 0.9, nesterov, wd);
+        },
+        0.1);
+    CHECK(sgd.steps_taken() == 2);
+  }
+  // Step 1 written out for w[0,0]: buf = g = 0.1, d = 0.1 (+ 0.9 * 0.1 with Nesterov),
+  // p = 1 * (1 - 0.1 * 0.1) - 0.1 * d.
+  CHECK(reference_sgd(1, {0.1}, 0.1, 0.9, false, 0.1) == Approx(0.98));
+  CHECK(reference_sgd(1, {0.1}, 0.1, 0.9, true, 0.1) == Approx(0.971));
+}
+
+TEST_CASE("SGD with momentum 0 is plain gradient descent", "[sgd]") {
+  for (bool nesterov : {false, true}) {
+    INFO("nesterov " << nesterov);
+    TwoParams params;
+    Sgd sgd("sgd", params.named(), SgdOptions{0.1, 0.0, nesterov, 0.0});
+    torch::Tensor expected = params.matrix.detach().clone();
+    for (int step = 1; step <= 2; ++step) {
+      params.set_grads(step);
+      expected = expected - 0.1 * params.matrix.grad();
+      sgd.step();
+      CHECK(max_abs_diff(params.matrix, expected) < 1e-7);
+    }
+  }
+}
+
+TEST_CASE("SGD matches torch::optim::SGD over several steps", "[sgd]") {
+  for (bool nesterov : {false, true}) {
+    INFO("nesterov " << nesterov);
+    torch::manual_seed(13);
+    const double lr = 0.05, mu = 0.9;
+    std::vector<torch::Tensor> ours, theirs;
+    for (auto shape : {std::vector<int64_t>{3, 4}, std::vector<int64_t>{5}}) {
+      torch::Tensor init = torch::randn(shape);
+      ours.push_back(make_param(init));
+      theirs.push_back(make_param(init));
+    }
+    Sgd sgd("sgd", {{"a", ours[0]}, {"b", ours[1]}}, SgdOptions{lr, mu, nesterov, 0.0});
+    torch::optim::SGD reference(theirs,
+                                torch::optim::SGDOptions(lr).momentum(mu).nesterov(nesterov));
+    for (int step = 0; step < 5; ++step) {
+      for (size_t i = 0; i < ours.size(); ++i) {
+        torch::Tensor g = torch::randn(ours[i].sizes());
+        set_grad(ours[i], g);
+        set_grad(theirs[i], g);
+      }
+      sgd.step();
+      reference.step();
+    }
+    for (size_t i = 0; i < ours.size(); ++i) CHECK(max_abs_diff(ours[i], theirs[i]) < 1e-6);
+  }
+}
+
+TEST_CASE("SignGD steps match the formula", "[signgd]") {
+  TwoParams params;
+  SignGd signgd("signgd", params.named(), SignGdOptions{0.1, 0.9, 0.1});
+  check_two_steps(
+      signgd, params,
+      [](double p, const std::vector<double>& g, double wd) {
+        return reference_signgd(p, g, 0.1, 0.9, wd);
+      },
+      0.1);
+  CHECK(signgd.steps_taken() == 2);
+  // w[0,1] after two steps: m = 0.09 * -0.2 + 0.1 * 0.1 = -0.008, so it keeps moving up although
+  // the second gradient is positive: 2 * 0.99 + 0.1, then 2.08 * 0.99 + 0.1.
+  CHECK(params.matrix[0][1].item<double>() == Approx(2.08 * 0.99 + 0.1).margin(1e-6));
+}
+
+TEST_CASE("SignGD with momentum 0 steps along the sign of the gradient", "[signgd]") {
+  TwoParams params;
+  SignGd signgd("signgd", params.named(), SignGdOptions{0.1, 0.0, 0.0});
+  params.set_grads(1);
+  signgd.step();
+  params.set_grads(2);
+  signgd.step();
+  // signs of the two gradients: w (+,-), (-,+), (+,+), (+,-); g (+,+), (-,+).
+  CHECK(max_abs_diff(params.matrix, torch::tensor({1.0f, 2.0f, 2.8f, 4.0f}).reshape({2, 2})) <
+        1e-6);
+  CHECK(max_abs_diff(params.gain, torch::tensor({0.3f, -0.5f})) < 1e-6);
+}
+
+TEST_CASE("Lion steps match the formula", "[lion]") {
+  TwoParams params;
+  Lion lion("lion", params.named(), LionOptions{0.1, 0.9, 0.99, 0.1});
+  check_two_steps(
+      lion, params,
+      [](double p, const std::vector<double>& g, double wd) {
+        return reference_lion(p, g, 0.1, 0.9, 0.99, wd);
+      },
+      0.1);
+  CHECK(lion.steps_taken() == 2);
+  // w[1,1] after two steps: m = 0.01 * 0.4 = 0.004, c = 0.9 * 0.004 + 0.1 * -0.034 = 0.0002 > 0,
+  // so the second step still moves it down: (4 * 0.99 - 0.1) * 0.99 - 0.1. (Updating m before
+  // forming c would give c = 0.9 * 0.00376 - 0.0034 < 0 and move it up.)
+  CHECK(params.matrix[1][1].item<double>() == Approx((4 * 0.99 - 0.1) * 0.99 - 0.1).margin(1e-6));
+}
+
+TEST_CASE("save/load continues SGD, SignGD and Lion bit-identically", "[sgd][signgd][lion]") {
+  SECTION("sgd") { check_resume<Sgd>(SgdOptions{0.05, 0.9, true, 0.1}); }
+  SECTION("signgd") { check_resume<SignGd>(SignGdOptions{0.01, 0.9, 0.1}); }
+  SECTION("lion") { check_resume<Lion>(LionOptions{0.01, 0.9, 0.99, 0.1}); }
+}
+
+TEST_CASE("loading another kind's state names the missing key", "[sgd][lion]") {
+  torch::Tensor w = make_param(torch::zeros({2, 2}));
+  Sgd sgd("main", {{"w", w}}, SgdOptions{});
+  torch::serialize::OutputArchive out;
+  sgd.save(out, "main.");
+  std::stringstream buffer;
+  out.save_to(buffer);
+  Lion lion("main", {{"w", make_param(torch::zeros({2, 2}))}}, LionOptions{});
+  torch::serialize::InputArchive in;
+  in.load_from(buffer);
+  CHECK_THROWS_WITH(lion.load(in, "main."), Catch::Contains("main.w.exp_avg"));
+}
+
+TEST_CASE("the new optimizers skip parameters without a gradient", "[sgd][signgd][lion]") {
+  torch::Tensor a = make_param(torch::ones({2, 2})), b = make_param(torch::ones({2, 2}));
+  std::vector<NamedParam> named = {{"a", a}, {"b", b}};
+  std::vector<std::unique_ptr<Optimizer>> optimizers;
+  optimizers.push_back(std::make_unique<Sgd>("sgd", named, SgdOptions{0.1, 0.9, true, 0.1}));
+  optimizers.push_back(std::make_unique<SignGd>("signgd", named, SignGdOptions{0.1, 0.9, 0.1}));
+  optimizers.push_back(std::make_unique<Lion>("lion", named, LionOptions{0.1, 0.9, 0.99, 0.1}));
+  set_grad(a, torch::ones({2, 2}));
+  for (auto& optimizer : optimizers) optimizer->step();
+  CHECK(torch::equal(b, torch::ones({2, 2})));
+  CHECK_FALSE(torch::equal(a, torch::ones({2, 2})));
+}
+
+TEST_CASE("out-of-range momentum and betas name the key", "[sgd][signgd][lion]") {
+  std::vector<NamedParam> none;
+  CHECK_THROWS_WITH(Sgd("sgd", none, SgdOptions{0.1, 1.0, false, 0}),
+                    Catch::Contains("optim.momentum"));
+  CHECK_THROWS_WITH(SignGd("signgd", none, SignGdOptions{0.1, -0.1, 0}),
+                    Catch::Contains("optim.momentum"));
+  CHECK_THROWS_WITH(Lion("lion", none, LionOptions{0.1, 0.9, 1.5, 0}),
+                    Catch::Contains("optim.betas"));
+}
+
+TEST_CASE("build_optimizer routes hidden matrices to sgd, signgd and lion", "[registry]") {
+  for (std::string kind : {"sgd", "signgd", "lion"}) {
+    INFO("kind " << kind);
+    OptimConfig cfg;
+    cfg.kind = kind;
+    cfg.lr = 0.01;
+    auto set = build_optimizer(cfg, fake_model());
+    REQUIRE(set->parts().size() == 2);
+    const Optimizer& main = *set->parts()[0];
+    CHECK(main.kind() == kind);
+    CHECK(main.groups()[0].name == kind);
+    CHECK(names(main) == std::vector<std::string>{"blocks.0.attn.wq", "blocks.0.mlp.w1"});
+    CHECK(main.groups()[0].base_lr == Approx(0.01));
+    const Optimizer& aux = *set->parts()[1];
+    CHECK(aux.kind() == "adamw");
+    CHECK(names(aux) == std::vector<std::string>{"tok_emb", "blocks.0.attn_norm", "lm_head"});
+  }
+  OptimConfig bad;
+  bad.kind = "lion";
+  bad.beta2 = 1.0;
+  CHECK_THROWS_WITH(build_optimizer(bad, fake_model()), Catch::Contains("optim.betas"));
+}
