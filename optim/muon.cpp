@@ -18,6 +18,17 @@ void validate_options(const MuonOptions& options) {
                                 std::to_string(options.momentum));
   }
   muon_lr_scale(options.lr_scale, 1, 1);  // throws on an unknown kind
+  if (options.orthogonalizer != "newton_schulz" && options.orthogonalizer != "exact") {
+    throw std::invalid_argument("optim.orthogonalizer: unknown '" + options.orthogonalizer +
+                                "'; use newton_schulz or exact");
+  }
+  if (options.momentum_warmup_steps < 0) {
+    throw std::invalid_argument("optim.momentum_warmup_steps: must be >= 0");
+  }
+  if (!(options.momentum_start >= 0 && options.momentum_start < 1)) {
+    throw std::invalid_argument("optim.momentum_start: must be in [0, 1), got " +
+                                std::to_string(options.momentum_start));
+  }
 }
 
 void require_matrix(const NamedParam& named) {
@@ -29,6 +40,18 @@ void require_matrix(const NamedParam& named) {
 }
 
 }  // namespace
+
+torch::Tensor exact_polar_factor(const torch::Tensor& g) {
+  auto [u, s, vh] = at::linalg_svd(g.to(torch::kDouble), /*full_matrices=*/false);
+  return torch::matmul(u, vh).to(g.scalar_type());
+}
+
+double muon_momentum(const MuonOptions& options, int64_t t) {
+  if (options.momentum_warmup_steps <= 0) return options.momentum;
+  double progress =
+      std::min(1.0, static_cast<double>(t) / static_cast<double>(options.momentum_warmup_steps));
+  return options.momentum_start + (options.momentum - options.momentum_start) * progress;
+}
 
 double muon_lr_scale(const std::string& kind, int64_t rows, int64_t cols) {
   const double r = static_cast<double>(rows), c = static_cast<double>(cols);
@@ -60,7 +83,7 @@ void Muon::step() {
   torch::NoGradGuard no_grad;
   ++step_;
   const ParamGroup& group = groups_[0];
-  const double beta = options_.momentum;
+  const double beta = muon_momentum(options_, step_);
 
   // Momentum update and Nesterov blend; indices grouped by shape for batched orthogonalisation.
   std::vector<torch::Tensor> inputs(group.params.size());
@@ -80,14 +103,21 @@ void Muon::step() {
     std::vector<torch::Tensor> batch;
     for (size_t i : indices) batch.push_back(inputs[i]);
     torch::Tensor stacked = batch.size() == 1 ? batch[0] : torch::stack(batch);
-    torch::Tensor ortho = newton_schulz(stacked, schedule_, options_.ns_bf16);
+    torch::Tensor ortho = options_.orthogonalizer == "exact"
+                              ? exact_polar_factor(stacked)
+                              : newton_schulz(stacked, schedule_, options_.ns_bf16);
     std::vector<torch::Tensor> updates =
         batch.size() == 1 ? std::vector<torch::Tensor>{ortho} : ortho.unbind(0);
     const double step_size = lr * muon_lr_scale(options_.lr_scale, shape.first, shape.second);
     for (size_t k = 0; k < indices.size(); ++k) {
       torch::Tensor param = group.params[indices[k]].param;
-      if (wd != 0) param.mul_(1.0 - lr * wd);
-      param.add_(updates[k].to(param.scalar_type()), -step_size);
+      torch::Tensor update = updates[k].to(param.scalar_type());
+      if (wd != 0 && options_.cautious_wd) {
+        param.sub_(param * (update * param >= 0), lr * wd);
+      } else if (wd != 0) {
+        param.mul_(1.0 - lr * wd);
+      }
+      param.add_(update, -step_size);
     }
   }
 }

@@ -58,6 +58,10 @@ MuonOptions muon_options(const OptimConfig& cfg) {
   options.ns_steps = cfg.ns_steps;
   options.ns_bf16 = cfg.ns_bf16;
   options.lr_scale = cfg.lr_scale;
+  options.orthogonalizer = cfg.orthogonalizer;
+  options.momentum_warmup_steps = cfg.momentum_warmup_steps;
+  options.momentum_start = cfg.momentum_start;
+  options.cautious_wd = cfg.cautious_wd;
   return options;
 }
 
@@ -101,6 +105,7 @@ void OptimConfig::validate() const {
   require(momentum >= 0 && momentum < 1, "optim.momentum", "in [0, 1)", momentum);
   ns_schedule(ns_coefficients, ns_steps);  // throws optim.ns_steps / optim.ns_coefficients
   muon_lr_scale(lr_scale, 1, 1);           // throws optim.lr_scale
+  if (kind == "muon") Muon("validate", {}, muon_options(*this));  // the Muon-only keys
   validate_adamw(adamw, "optim.adamw.");
 }
 

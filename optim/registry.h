@@ -27,6 +27,10 @@ struct OptimConfig {
   int ns_steps = 5;
   bool ns_bf16 = true;
   std::string lr_scale = "keller";
+  std::string orthogonalizer = "newton_schulz";
+  int64_t momentum_warmup_steps = 0;
+  double momentum_start = 0.85;
+  bool cautious_wd = false;
   // embeddings, head, gains
   AdamWOptions adamw;
   // Throws std::invalid_argument naming the optim.* key that is out of range.

@@ -66,6 +66,10 @@ void read_optim(ConfigSection s, OptimConfig& o) {
   o.ns_steps = s.get<int>("ns_steps", o.ns_steps);
   o.ns_bf16 = s.get<bool>("ns_bf16", o.ns_bf16);
   o.lr_scale = s.get<std::string>("lr_scale", o.lr_scale);
+  o.orthogonalizer = s.get<std::string>("orthogonalizer", o.orthogonalizer);
+  o.momentum_warmup_steps = s.get<int64_t>("momentum_warmup_steps", o.momentum_warmup_steps);
+  o.momentum_start = s.get<double>("momentum_start", o.momentum_start);
+  o.cautious_wd = s.get<bool>("cautious_wd", o.cautious_wd);
   read_adamw(s.section("adamw"), o.adamw);
   s.finish();
 }

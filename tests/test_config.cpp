@@ -131,6 +131,10 @@ TEST_CASE("out-of-range values are rejected with their key") {
   CHECK_THROWS_WITH(load_run_config(path, {"train.batch_size=0"}), Contains("train.batch_size"));
   CHECK_THROWS_WITH(load_run_config(path, {"optim.kind=sgdd"}), Contains("optim.kind"));
   CHECK_THROWS_WITH(load_run_config(path, {"schedule.kind=linear"}), Contains("schedule.kind"));
+  CHECK_THROWS_WITH(load_run_config(path, {"optim.kind=muon", "optim.orthogonalizer=svd"}),
+                    Contains("optim.orthogonalizer: unknown 'svd'"));
+  CHECK_THROWS_WITH(load_run_config(path, {"optim.kind=muon", "optim.momentum_start=1.5"}),
+                    Contains("optim.momentum_start"));
 }
 
 TEST_CASE("the CLI exits non-zero with one line naming the key") {

@@ -322,3 +322,58 @@ TEST_CASE("OptimizerSet round trip and loading another kind's checkpoint", "[muo
   in.load_from(buffer);
   CHECK_THROWS_WITH(adamw_set->load(in), Catch::Contains("adamw.blocks.0.attn.wq.exp_avg"));
 }
+
+TEST_CASE("exact orthogonaliser returns the polar factor: all singular values 1") {
+  torch::manual_seed(11);
+  torch::Tensor g = torch::randn({2, 12, 20});
+  torch::Tensor o = muonlab::exact_polar_factor(g);
+  REQUIRE(o.sizes() == g.sizes());
+  torch::Tensor s = at::linalg_svdvals(o.to(torch::kDouble));
+  CHECK((s - 1).abs().max().item<double>() < 1e-5);
+  // Same left/right singular vectors as g: o^T g is symmetric positive semi-definite.
+  torch::Tensor p = torch::matmul(o[0].transpose(0, 1).to(torch::kDouble), g[0].to(torch::kDouble));
+  CHECK((p - p.transpose(0, 1)).abs().max().item<double>() < 1e-4);
+}
+
+TEST_CASE("momentum warmup goes linearly from momentum_start to momentum") {
+  muonlab::MuonOptions o;
+  o.momentum = 0.95;
+  o.momentum_start = 0.85;
+  o.momentum_warmup_steps = 10;
+  CHECK(muonlab::muon_momentum(o, 0) == Approx(0.85));
+  CHECK(muonlab::muon_momentum(o, 5) == Approx(0.90));
+  CHECK(muonlab::muon_momentum(o, 10) == Approx(0.95));
+  CHECK(muonlab::muon_momentum(o, 500) == Approx(0.95));
+  o.momentum_warmup_steps = 0;
+  CHECK(muonlab::muon_momentum(o, 1) == Approx(0.95));
+}
+
+TEST_CASE("cautious weight decay only decays entries where update and weight agree in sign") {
+  torch::manual_seed(5);
+  torch::Tensor w0 = torch::randn({6, 4});
+  torch::Tensor grad = torch::randn({6, 4});
+  auto run = [&](bool cautious) {
+    torch::Tensor w = w0.clone().requires_grad_(true);
+    w.mutable_grad() = grad.clone();
+    muonlab::MuonOptions o;
+    o.lr = 0.1;
+    o.weight_decay = 0.5;
+    o.ns_bf16 = false;
+    o.cautious_wd = cautious;
+    muonlab::Muon muon("muon", {{"w", w}}, o);
+    muon.step();
+    return w.detach().clone();
+  };
+  // Reference from the rule: u = (1-b) g + b m with m = (1-b) g on the first step.
+  const double b = 0.95;
+  torch::Tensor u = (1 - b) * grad + b * ((1 - b) * grad);
+  torch::Tensor ortho = muonlab::newton_schulz(u, muonlab::ns_schedule("keller", 5), false);
+  const double step = 0.1 * muonlab::muon_lr_scale("keller", 6, 4);
+  torch::Tensor agree = (ortho * w0 >= 0).to(torch::kFloat);
+  torch::Tensor expected = w0 - 0.1 * 0.5 * w0 * agree - step * ortho;
+  torch::Tensor cautious = run(true), plain = run(false);
+  CHECK(torch::allclose(cautious, expected, 1e-6, 1e-6));
+  CHECK_FALSE(torch::allclose(cautious, plain, 1e-6, 1e-6));
+  CHECK(agree.sum().item<double>() > 0);
+  CHECK(agree.sum().item<double>() < 24);
+}
