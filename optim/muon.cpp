@@ -25,6 +25,10 @@ void validate_options(const MuonOptions& options) {
   if (options.momentum_warmup_steps < 0) {
     throw std::invalid_argument("optim.momentum_warmup_steps: must be >= 0");
   }
+  if (options.neuron_norm && !(options.beta2 >= 0 && options.beta2 < 1)) {
+    throw std::invalid_argument("optim.betas: NorMuon's beta2 must be in [0, 1), got " +
+                                std::to_string(options.beta2));
+  }
   if (!(options.momentum_start >= 0 && options.momentum_start < 1)) {
     throw std::invalid_argument("optim.momentum_start: must be in [0, 1), got " +
                                 std::to_string(options.momentum_start));
@@ -73,6 +77,8 @@ Muon::Muon(std::string group_name, std::vector<NamedParam> params, const MuonOpt
   group.weight_decay = options.weight_decay;
   for (const auto& named : group.params) {
     require_matrix(named);
+    if (options.neuron_norm)
+      row_variance_.push_back(torch::zeros({named.param.size(0), 1}, torch::kFloat));
     momentum_.push_back(torch::zeros_like(named.param, torch::TensorOptions(torch::kFloat),
                                           torch::MemoryFormat::Contiguous));
   }
@@ -112,6 +118,7 @@ void Muon::step() {
     for (size_t k = 0; k < indices.size(); ++k) {
       torch::Tensor param = group.params[indices[k]].param;
       torch::Tensor update = updates[k].to(param.scalar_type());
+      if (options_.neuron_norm) update = normalize_rows(indices[k], update);
       if (wd != 0 && options_.cautious_wd) {
         param.sub_(param * (update * param >= 0), lr * wd);
       } else if (wd != 0) {
@@ -122,11 +129,20 @@ void Muon::step() {
   }
 }
 
+torch::Tensor Muon::normalize_rows(size_t index, const torch::Tensor& update) {
+  torch::Tensor& variance = row_variance_[index];  // (rows, 1)
+  variance.mul_(options_.beta2).add_(update.square().mean(1, /*keepdim=*/true), 1 - options_.beta2);
+  torch::Tensor normalized = update / (variance.sqrt() + 1e-10);
+  return normalized * (update.norm() / (normalized.norm() + 1e-10));
+}
+
 void Muon::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
   archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
   const auto& params = groups_[0].params;
   for (size_t i = 0; i < params.size(); ++i) {
     archive.write(prefix + params[i].name + ".momentum", momentum_[i]);
+    if (options_.neuron_norm)
+      archive.write(prefix + params[i].name + ".row_variance", row_variance_[i]);
   }
 }
 
@@ -134,6 +150,8 @@ void Muon::load(torch::serialize::InputArchive& archive, const std::string& pref
   const auto& params = groups_[0].params;
   for (size_t i = 0; i < params.size(); ++i) {
     load_state_into(archive, prefix + params[i].name + ".momentum", momentum_[i]);
+    if (options_.neuron_norm)
+      load_state_into(archive, prefix + params[i].name + ".row_variance", row_variance_[i]);
   }
   step_ = read_step_counter(archive, prefix + "step");
 }

@@ -3,6 +3,9 @@
 // (Newton-Schulz, or the exact polar factor), decoupled weight decay W <- W (1 - lr wd) (with
 // cautious_wd only where O * W >= 0), then W <- W - lr * scale(shape) * O, with scale "keller"
 // sqrt(max(1, rows/cols)), "match_rms_adamw" 0.2 sqrt(max(rows, cols)) or "none".
+// With neuron_norm this is NorMuon (kind "normuon"): O is normalised per output row by an EMA of
+// its mean square (V = b2 V + (1-b2) mean_cols(O^2), O' = O / (sqrt V + 1e-10)) and rescaled to
+// ||O||_F before the shape factor.
 // Embeddings, head and gains belong to an AdamW group (see registry.h), never here.
 #pragma once
 #include "optim/newton_schulz.h"
@@ -23,6 +26,10 @@ struct MuonOptions {
   int64_t momentum_warmup_steps = 0;             // beta goes linearly momentum_start -> momentum
   double momentum_start = 0.85;
   bool cautious_wd = false;  // decay only entries where update * param >= 0
+  // NorMuon: after orthogonalisation, divide each output row by the root of an EMA (beta2) of its
+  // mean square, then rescale to the orthogonalised update's Frobenius norm.
+  bool neuron_norm = false;
+  double beta2 = 0.95;
 };
 
 // The polar factor U V^T of each matrix in g (..., m, n), via an SVD in fp64 (for reference
@@ -38,7 +45,7 @@ class Muon : public Optimizer {
  public:
   // Every param must be 2-D; throws std::invalid_argument naming the offender otherwise.
   Muon(std::string group_name, std::vector<NamedParam> params, const MuonOptions& options);
-  std::string kind() const override { return "muon"; }
+  std::string kind() const override { return options_.neuron_norm ? "normuon" : "muon"; }
   void step() override;
   void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
   void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
@@ -47,7 +54,9 @@ class Muon : public Optimizer {
   MuonOptions options_;
   NsSchedule schedule_;
   int64_t step_ = 0;
-  std::vector<torch::Tensor> momentum_;  // parallel to groups_[0].params
+  torch::Tensor normalize_rows(size_t index, const torch::Tensor& update);
+  std::vector<torch::Tensor> momentum_;      // parallel to groups_[0].params
+  std::vector<torch::Tensor> row_variance_;  // (rows, 1) each, NorMuon only
 };
 
 }  // namespace muonlab

@@ -62,6 +62,8 @@ MuonOptions muon_options(const OptimConfig& cfg) {
   options.momentum_warmup_steps = cfg.momentum_warmup_steps;
   options.momentum_start = cfg.momentum_start;
   options.cautious_wd = cfg.cautious_wd;
+  options.neuron_norm = cfg.kind == "normuon";
+  options.beta2 = cfg.beta2;
   return options;
 }
 
@@ -78,7 +80,7 @@ LionOptions lion_options(const OptimConfig& cfg) {
 }
 
 std::unique_ptr<Optimizer> make_main(const OptimConfig& cfg, std::vector<NamedParam> params) {
-  if (cfg.kind == "muon")
+  if (cfg.kind == "muon" || cfg.kind == "normuon")
     return std::make_unique<Muon>(cfg.kind, std::move(params), muon_options(cfg));
   if (cfg.kind == "sgd")
     return std::make_unique<Sgd>(cfg.kind, std::move(params), sgd_options(cfg));
@@ -91,7 +93,9 @@ std::unique_ptr<Optimizer> make_main(const OptimConfig& cfg, std::vector<NamedPa
 
 }  // namespace
 
-std::vector<std::string> optimizer_kinds() { return {"adamw", "muon", "sgd", "signgd", "lion"}; }
+std::vector<std::string> optimizer_kinds() {
+  return {"adamw", "muon", "normuon", "sgd", "signgd", "lion"};
+}
 
 void OptimConfig::validate() const {
   const auto kinds = optimizer_kinds();
@@ -105,7 +109,7 @@ void OptimConfig::validate() const {
   require(momentum >= 0 && momentum < 1, "optim.momentum", "in [0, 1)", momentum);
   ns_schedule(ns_coefficients, ns_steps);  // throws optim.ns_steps / optim.ns_coefficients
   muon_lr_scale(lr_scale, 1, 1);           // throws optim.lr_scale
-  if (kind == "muon") Muon("validate", {}, muon_options(*this));  // the Muon-only keys
+  if (kind == "muon" || kind == "normuon") Muon("validate", {}, muon_options(*this));
   validate_adamw(adamw, "optim.adamw.");
 }
 

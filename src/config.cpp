@@ -47,7 +47,7 @@ void read_adamw(ConfigSection s, AdamWOptions& a) {
 
 // Peak lr of the hidden matrices when optim.lr is not given, per optimizer kind.
 double default_lr(const std::string& kind) {
-  if (kind == "muon") return 0.02;
+  if (kind == "muon" || kind == "normuon") return 0.02;
   if (kind == "sgd") return 0.1;
   if (kind == "signgd") return 1e-3;
   if (kind == "lion") return 3e-4;

@@ -377,3 +377,50 @@ TEST_CASE("cautious weight decay only decays entries where update and weight agr
   CHECK(agree.sum().item<double>() > 0);
   CHECK(agree.sum().item<double>() < 24);
 }
+
+TEST_CASE("NorMuon normalises each output row, keeps the update's norm, and checkpoints V") {
+  torch::manual_seed(8);
+  torch::Tensor w0 = torch::randn({5, 8});
+  std::vector<torch::Tensor> grads{torch::randn({5, 8}), torch::randn({5, 8})};
+  muonlab::MuonOptions o;
+  o.lr = 0.1;
+  o.ns_bf16 = false;
+  o.neuron_norm = true;
+  o.beta2 = 0.9;
+  torch::Tensor w = w0.clone().requires_grad_(true);
+  muonlab::Muon normuon("normuon", {{"w", w}}, o);
+  CHECK(normuon.kind() == "normuon");
+
+  // Reference for two steps from the rule (EMA momentum, Nesterov, NS in fp32, row EMA).
+  const double b = 0.95, b2 = 0.9;
+  const auto schedule = muonlab::ns_schedule("keller", 5);
+  const double scale = muonlab::muon_lr_scale("keller", 5, 8);
+  torch::Tensor m = torch::zeros({5, 8}), v = torch::zeros({5, 1}), expected = w0.clone();
+  for (const auto& g : grads) {
+    m = b * m + (1 - b) * g;
+    torch::Tensor ortho = muonlab::newton_schulz((1 - b) * g + b * m, schedule, false);
+    v = b2 * v + (1 - b2) * ortho.square().mean(1, true);
+    torch::Tensor normalized = ortho / (v.sqrt() + 1e-10);
+    normalized = normalized * (ortho.norm() / normalized.norm());
+    if (&g == &grads[0]) {
+      // After the first step every row of the normalised update has the same RMS.
+      torch::Tensor row_rms = normalized.square().mean(1).sqrt();
+      CHECK((row_rms.max() - row_rms.min()).item<double>() < 1e-5);
+    }
+    expected = expected - 0.1 * scale * normalized;
+    w.mutable_grad() = g.clone();
+    normuon.step();
+  }
+  CHECK(torch::allclose(w.detach(), expected, 1e-5, 1e-6));
+
+  torch::serialize::OutputArchive archive;
+  normuon.save(archive, "normuon.");
+  std::ostringstream bytes;
+  archive.save_to(bytes);
+  std::istringstream in(bytes.str());
+  torch::serialize::InputArchive loaded;
+  loaded.load_from(in);
+  torch::Tensor row_variance;
+  REQUIRE(loaded.try_read("normuon.w.row_variance", row_variance));
+  CHECK(torch::allclose(row_variance, v, 1e-5, 1e-8));
+}
