@@ -26,8 +26,15 @@ double cosine_multiplier(const ScheduleConfig& cfg, int64_t step, int64_t total_
   return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + std::cos(kPi * progress));
 }
 
-// 1 until the decay phase (the last round(decay_fraction * total) steps), then linear down to
-// min_lr_ratio, reached at the last step.
+// Remaining share (1 -> 0) of the decay at progress p in (0, 1] for a wsd decay shape.
+double decay_remaining(const std::string& shape, double p) {
+  if (shape == "sqrt") return 1.0 - std::sqrt(p);
+  if (shape == "cosine") return 0.5 * (1 + std::cos(kPi * p));
+  return 1.0 - p;
+}
+
+// 1 until the decay phase (the last round(decay_fraction * total) steps), then down to
+// min_lr_ratio in the configured shape, reached at the last step.
 double wsd_multiplier(const ScheduleConfig& cfg, int64_t step, int64_t total_steps) {
   const int64_t decay_steps = std::max<int64_t>(
       1, static_cast<int64_t>(std::llround(cfg.decay_fraction * static_cast<double>(total_steps))));
@@ -35,7 +42,7 @@ double wsd_multiplier(const ScheduleConfig& cfg, int64_t step, int64_t total_ste
   if (step < decay_start) return 1.0;
   const double progress =
       std::min(1.0, static_cast<double>(step - decay_start + 1) / static_cast<double>(decay_steps));
-  return 1.0 - (1.0 - cfg.min_lr_ratio) * progress;
+  return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * decay_remaining(cfg.decay_shape, progress);
 }
 
 }  // namespace
@@ -52,6 +59,10 @@ void ScheduleConfig::validate() const {
   if (!(min_lr_ratio >= 0 && min_lr_ratio <= 1)) {
     throw std::invalid_argument("schedule.min_lr_ratio: must be in [0, 1], got " +
                                 number(min_lr_ratio));
+  }
+  if (decay_shape != "linear" && decay_shape != "sqrt" && decay_shape != "cosine") {
+    throw std::invalid_argument("schedule.decay_shape: unknown '" + decay_shape +
+                                "'; use linear, sqrt or cosine");
   }
   if (!(decay_fraction > 0 && decay_fraction <= 1)) {
     throw std::invalid_argument("schedule.decay_fraction: must be in (0, 1], got " +

@@ -37,6 +37,12 @@ double smallest_nonzero(const torch::Tensor& singular_values, const torch::Tenso
 
 }  // namespace
 
+std::vector<double> singular_values(const torch::Tensor& w) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor s = at::linalg_svdvals(w.detach().to(torch::kDouble)).contiguous();
+  return std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
+}
+
 MatrixSpectrum matrix_spectrum(const torch::Tensor& w) {
   if (w.dim() != 2) {
     throw std::invalid_argument("matrix_spectrum: expected a 2-D matrix, got " +

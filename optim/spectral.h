@@ -6,6 +6,8 @@
 #pragma once
 #include <torch/torch.h>
 
+#include <vector>
+
 namespace muonlab {
 
 struct MatrixSpectrum {
@@ -19,5 +21,7 @@ struct MatrixSpectrum {
 
 // w must be 2-D. A zero matrix gives all zeros.
 MatrixSpectrum matrix_spectrum(const torch::Tensor& w);
+// All singular values of a 2-D matrix, descending (for spectrum plots).
+std::vector<double> singular_values(const torch::Tensor& w);
 
 }  // namespace muonlab

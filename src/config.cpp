@@ -79,6 +79,7 @@ void read_schedule(ConfigSection s, ScheduleConfig& c) {
   c.warmup_steps = s.get<int64_t>("warmup_steps", c.warmup_steps);
   c.min_lr_ratio = s.get<double>("min_lr_ratio", c.min_lr_ratio);
   c.decay_fraction = s.get<double>("decay_fraction", c.decay_fraction);
+  c.decay_shape = s.get<std::string>("decay_shape", c.decay_shape);
   s.finish();
 }
 
@@ -95,6 +96,9 @@ void validate_train(ConfigSection& s, const TrainConfig& t) {
   require_positive(s, "eval_batches", t.eval_batches);
   require_positive(s, "keep_last", t.keep_last);
   if (t.spectral_every < 0) s.fail("spectral_every", "must be >= 0 (0 disables)");
+  if (t.spectrum_every < 0) s.fail("spectrum_every", "must be >= 0 (0 disables)");
+  if (t.spectrum_every > 0 && (t.spectral_every == 0 || t.spectrum_every % t.spectral_every != 0))
+    s.fail("spectrum_every", "must be a multiple of train.spectral_every");
   if (t.keep_every < 0) s.fail("keep_every", "must be >= 0 (0 = keep only the newest keep_last)");
   if (t.ckpt_every < 0) s.fail("ckpt_every", "must be >= 0 (0 = only at the end)");
   if (t.grad_clip < 0) s.fail("grad_clip", "must be >= 0 (0 disables clipping)");
@@ -117,6 +121,7 @@ void read_train(ConfigSection s, TrainConfig& t) {
   t.eval_every = s.get<int64_t>("eval_every", t.eval_every);
   t.eval_batches = s.get<int64_t>("eval_batches", t.eval_batches);
   t.spectral_every = s.get<int64_t>("spectral_every", t.spectral_every);
+  t.spectrum_every = s.get<int64_t>("spectrum_every", t.spectrum_every);
   t.ckpt_every = s.get<int64_t>("ckpt_every", t.ckpt_every);
   t.keep_last = s.get<int64_t>("keep_last", t.keep_last);
   t.keep_every = s.get<int64_t>("keep_every", t.keep_every);

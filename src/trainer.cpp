@@ -286,6 +286,11 @@ void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before)
   }
   // The record describes the weights after `step` updates (state_.step is incremented after).
   int64_t step = before.empty() ? state_.step : state_.step + 1;
+  if (cfg_.train.spectrum_every > 0 && step % cfg_.train.spectrum_every == 0) {
+    for (size_t i = 0, m = 0; i < params_.size(); ++i)
+      if (params_[i].param.dim() == 2)
+        matrices[m++]["singular_values"] = singular_values(params_[i].param);
+  }
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   metrics_->write(
       {{"kind", "spectral"}, {"step", step}, {"seconds", seconds}, {"matrices", matrices}});

@@ -26,7 +26,8 @@ using muonlab::test::train_losses;
 TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every kind") {
   TempDir runs;
   std::string out = runs.str("tiny");
-  auto r = train(out, "--set train.steps=80 --set train.eval_every=40");
+  auto r =
+      train(out, "--set train.steps=80 --set train.eval_every=40 --set train.spectrum_every=40");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
 
@@ -60,6 +61,14 @@ TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every 
     if (m["name"] == "blocks.0.attn.wq") saw_wq = true;
   }
   CHECK(saw_wq);
+  // Full singular value lists only at multiples of spectrum_every (40), descending.
+  CHECK_FALSE(spectral[1]["matrices"][0].contains("singular_values"));
+  const auto& with_list = spectral[2]["matrices"][1];
+  REQUIRE(with_list.contains("singular_values"));
+  auto values = with_list["singular_values"].get<std::vector<double>>();
+  CHECK(values.size() == std::min(with_list["shape"][0], with_list["shape"][1]).get<size_t>());
+  CHECK(std::is_sorted(values.rbegin(), values.rend()));
+  CHECK(values.front() == Approx(with_list["sigma_max"].get<double>()));
   CHECK(fs::exists(out + "/config.yaml"));
   CHECK(fs::exists(out + "/train.log"));
   CHECK(fs::exists(out + "/checkpoints/step_0000080/manifest.json"));

@@ -158,3 +158,23 @@ TEST_CASE("optim config validation names the key", "[registry]") {
   bad.kind = "lion2";
   CHECK_THROWS_AS(build_optimizer(bad, fake_model()), std::invalid_argument);
 }
+
+TEST_CASE("wsd decay shapes: linear, sqrt and cosine between plateau and floor") {
+  ScheduleConfig cfg;
+  cfg.kind = "wsd";
+  cfg.min_lr_ratio = 0.2;
+  cfg.decay_fraction = 0.5;      // steps 50..99 decay; progress p = (step - 49) / 50
+  const double p = 25.0 / 50.0;  // step 74
+  for (auto [shape, remaining] :
+       std::vector<std::pair<std::string, double>>{{"linear", 1 - p},
+                                                   {"sqrt", 1 - std::sqrt(p)},
+                                                   {"cosine", 0.5 * (1 + std::cos(M_PI * p))}}) {
+    INFO(shape);
+    cfg.decay_shape = shape;
+    CHECK(lr_multiplier(cfg, 49, 100) == Approx(1.0));
+    CHECK(lr_multiplier(cfg, 74, 100) == Approx(0.2 + 0.8 * remaining));
+    CHECK(lr_multiplier(cfg, 99, 100) == Approx(0.2));
+  }
+  cfg.decay_shape = "cubic";
+  CHECK_THROWS_WITH(cfg.validate(), Catch::Contains("schedule.decay_shape"));
+}
