@@ -111,6 +111,7 @@ void OptimConfig::validate() const {
   muon_lr_scale(lr_scale, 1, 1);           // throws optim.lr_scale
   if (kind == "muon" || kind == "normuon") Muon("validate", {}, muon_options(*this));
   validate_adamw(adamw, "optim.adamw.");
+  validate_routes(routes);
 }
 
 bool is_hidden_matrix(const NamedParam& p) {
@@ -121,7 +122,7 @@ std::unique_ptr<OptimizerSet> build_optimizer(const OptimConfig& cfg,
                                               const std::vector<NamedParam>& params) {
   cfg.validate();
   std::vector<NamedParam> hidden, rest;
-  for (const auto& p : params) (is_hidden_matrix(p) ? hidden : rest).push_back(p);
+  for (const auto& p : params) (route_of(cfg.routes, p) == "main" ? hidden : rest).push_back(p);
   auto set = std::make_unique<OptimizerSet>();
   if (!hidden.empty()) set->add(make_main(cfg, std::move(hidden)));
   if (!rest.empty()) set->add(std::make_unique<AdamW>("aux_adamw", std::move(rest), cfg.adamw));

@@ -1,7 +1,7 @@
-// Builds the optimizer set from its validated config. Routing is the same for every kind:
-// hidden 2-D matrices (names "blocks.*" with 2 dims) go to the main optimizer `kind`; token
-// embedding, LM head and 1-D gains go to an auxiliary AdamW group configured by `adamw`.
-// So runs that differ only in `kind` treat embeddings/head/gains identically.
+// Builds the optimizer set from its validated config. `routes` decide, the same way for every
+// kind, which parameters go to the main optimizer `kind` and which to the auxiliary AdamW group
+// configured by `adamw` (by default: hidden 2-D matrices "blocks.*" to main; token embedding, LM
+// head and 1-D gains to AdamW). So runs that differ only in `kind` treat the rest identically.
 #pragma once
 #include <memory>
 #include <string>
@@ -10,6 +10,7 @@
 #include "optim/adamw.h"
 #include "optim/muon.h"
 #include "optim/optimizer.h"
+#include "optim/routing.h"
 
 namespace muonlab {
 
@@ -33,6 +34,8 @@ struct OptimConfig {
   bool cautious_wd = false;
   // embeddings, head, gains
   AdamWOptions adamw;
+  // which parameter goes where (main = `kind`, adamw = the group above)
+  std::vector<RouteRule> routes = default_routes();
   // Throws std::invalid_argument naming the optim.* key that is out of range.
   void validate() const;
 };

@@ -54,6 +54,31 @@ double default_lr(const std::string& kind) {
   return 3e-3;  // adamw
 }
 
+YAML::Node routes_yaml(const std::vector<RouteRule>& rules) {
+  YAML::Node list(YAML::NodeType::Sequence);
+  for (const auto& r : rules) {
+    YAML::Node rule(YAML::NodeType::Map);
+    rule["match"] = r.match;
+    rule["ndim"] = r.ndim;
+    rule["to"] = r.to;
+    list.push_back(rule);
+  }
+  return list;
+}
+
+void read_routes(ConfigSection& s, std::vector<RouteRule>& routes) {
+  std::vector<RouteRule> rules;
+  for (auto& r : s.sections("routes", routes_yaml(routes))) {
+    RouteRule rule;
+    rule.match = r.get<std::string>("match", rule.match);
+    rule.ndim = r.get<int64_t>("ndim", rule.ndim);
+    rule.to = r.require<std::string>("to");
+    r.finish();
+    rules.push_back(rule);
+  }
+  routes = rules;
+}
+
 void read_optim(ConfigSection s, OptimConfig& o) {
   o.kind = s.get<std::string>("kind", o.kind);
   o.lr = s.get<double>("lr", default_lr(o.kind));
@@ -71,6 +96,7 @@ void read_optim(ConfigSection s, OptimConfig& o) {
   o.momentum_start = s.get<double>("momentum_start", o.momentum_start);
   o.cautious_wd = s.get<bool>("cautious_wd", o.cautious_wd);
   read_adamw(s.section("adamw"), o.adamw);
+  read_routes(s, o.routes);
   s.finish();
 }
 

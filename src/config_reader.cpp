@@ -215,6 +215,22 @@ ConfigSection ConfigSection::section(const std::string& key) {
   return ConfigSection(child, key_path(key), origin_, resolved_[key]);
 }
 
+std::vector<ConfigSection> ConfigSection::sections(const std::string& key,
+                                                   const YAML::Node& fallback) {
+  known_.insert(key);
+  YAML::Node list = node_.IsMap() && node_[key] ? node_[key] : fallback;
+  if (!list.IsSequence()) fail(key, "expected a list of mappings, got " + kind_name(list));
+  resolved_[key] = YAML::Node(YAML::NodeType::Sequence);
+  std::vector<ConfigSection> out;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string item = key + "[" + std::to_string(i) + "]";
+    if (!list[i].IsMap()) fail(item, "expected a mapping, got " + kind_name(list[i]));
+    resolved_[key].push_back(YAML::Node(YAML::NodeType::Map));
+    out.emplace_back(list[i], key_path(item), origin_, resolved_[key][i]);
+  }
+  return out;
+}
+
 void ConfigSection::finish() const {
   if (!node_.IsMap()) return;
   std::vector<std::string> valid(known_.begin(), known_.end());

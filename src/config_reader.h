@@ -41,6 +41,9 @@ class ConfigSection {
   T require(const std::string& key);
   // A nested mapping (empty if absent).
   ConfigSection section(const std::string& key);
+  // A list of mappings, each a section at "key[i]"; `fallback` (a YAML sequence) stands in
+  // when the key is absent, so defaults show in the resolved config too.
+  std::vector<ConfigSection> sections(const std::string& key, const YAML::Node& fallback);
   // Throws ConfigError for keys present in the YAML but never read.
   void finish() const;
   // "model.d_model" for key "d_model" in section "model".

@@ -175,3 +175,33 @@ TEST_CASE("nearest_word suggests close keys only") {
   CHECK(nearest_word("zzzzzzzz", {"lr", "eps"}).empty());
   CHECK(edit_distance("kitten", "sitting") == 3);
 }
+
+TEST_CASE("optim.routes: rules from YAML, defaults in the resolved config, errors by index") {
+  TempDir dir;
+  auto path = write_config(dir, "c.yaml", std::string(kMinimal) + R"(
+optim:
+  kind: muon
+  routes:
+    - {match: "blocks.*.attn.*", ndim: 2, to: main}
+    - {match: "*", to: adamw}
+)");
+  RunConfig cfg = load_run_config(path);
+  REQUIRE(cfg.optim.routes.size() == 2);
+  CHECK(cfg.optim.routes[0].match == "blocks.*.attn.*");
+  CHECK(cfg.optim.routes[1].ndim == 0);
+
+  RunConfig defaults = load_run_config(write_config(dir, "d.yaml", kMinimal));
+  CHECK(defaults.optim.routes.size() == default_routes().size());
+  CHECK_THAT(defaults.resolved_yaml, Contains("match: blocks.*"));
+
+  auto typo = write_config(dir, "e.yaml",
+                           std::string(kMinimal) + "optim: {routes: [{mach: x, to: main}]}\n");
+  CHECK_THROWS_WITH(
+      load_run_config(typo),
+      Contains("optim.routes[0].mach: unknown key; did you mean 'optim.routes[0].match'?"));
+  auto no_to =
+      write_config(dir, "f.yaml", std::string(kMinimal) + "optim: {routes: [{match: x}]}\n");
+  CHECK_THROWS_WITH(load_run_config(no_to), Contains("optim.routes[0].to: missing"));
+  auto bad_type = write_config(dir, "g.yaml", std::string(kMinimal) + "optim: {routes: 3}\n");
+  CHECK_THROWS_WITH(load_run_config(bad_type), Contains("optim.routes: expected a list"));
+}
