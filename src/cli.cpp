@@ -84,6 +84,7 @@ Figures are medians; compare them as ratios within one run (the machine may be s
 options:
   --set KEY=VALUE   override a config key (repeatable)
   --repeats N       timed repetitions per figure (default 5)
+  --optimizers      (default) include the optimizer and Newton-Schulz tables
 )";
 
 class UsageError : public std::runtime_error {
@@ -220,6 +221,8 @@ int cmd_bench(const std::vector<std::string>& args) {
     const auto& a = args[i];
     if (a == "--set") {
       overrides.push_back(value_after(args, i));
+    } else if (a == "--optimizers") {
+      // The optimizer table is always part of the report; accepted for explicitness.
     } else if (a == "--repeats") {
       options.repeats = static_cast<int>(parse_int(a, value_after(args, i)));
       if (options.repeats < 1) throw UsageError("--repeats: must be at least 1");

@@ -221,7 +221,7 @@ TEST_CASE("a fresh run in a directory without checkpoints starts a new metrics f
 
 TEST_CASE("bench times fwd+bwd, every optimizer and Newton-Schulz per shape") {
   auto r = run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") +
-                       " --repeats 1 --set threads=2");
+                       " --optimizers --repeats 1 --set threads=2");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("forward+backward:"));
