@@ -84,12 +84,15 @@ std::string bench_newton_schulz(const RunConfig& cfg, const std::vector<NamedPar
                                 double fwd_bwd, int repeats) {
   std::map<std::pair<int64_t, int64_t>, int64_t> shapes;
   for (const auto& p : params)
-    if (is_hidden_matrix(p)) shapes[{p.param.size(0), p.param.size(1)}] += 1;
+    if (route_of(cfg.optim.routes, p) == "main" && p.param.dim() == 2)
+      shapes[{p.param.size(0), p.param.size(1)}] += 1;
   NsSchedule schedule = ns_schedule(cfg.optim.ns_coefficients, cfg.optim.ns_steps);
   std::string out = line("%-12s %5s %11s %11s %11s %9s %9s", "shape", "count", "bf16 batch",
                          "bf16 1-by-1", "fp32 batch", "bf16 GF/s", "fp32 GF/s");
   double total_bf16 = 0;
-  for (const auto& [shape, count] : shapes) {
+  for (const auto& entry : shapes) {
+    const std::pair<int64_t, int64_t> shape = entry.first;  // named: lambdas below capture them
+    const int64_t count = entry.second;
     torch::Tensor batch = torch::randn({count, shape.first, shape.second});
     auto time = [&](bool bf16, bool batched) {
       return median_seconds(repeats, [&] {

@@ -100,8 +100,13 @@ TrainState state_from_json(const json& j) {
   return s;
 }
 
+// The step in a "step_NNNNNNN" directory name, or -1 if the name is not of that form.
 int64_t step_of(const fs::path& dir) {
-  return std::stoll(dir.filename().string().substr(std::string("step_").size()));
+  const std::string name = dir.filename().string();
+  if (name.rfind("step_", 0) != 0 || name.size() == 5) return -1;
+  const std::string digits = name.substr(5);
+  if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 18) return -1;
+  return std::stoll(digits);
 }
 
 // The message of an exception on one line (LibTorch's errors carry a backtrace).
@@ -209,8 +214,12 @@ fs::path CheckpointStore::save(const TrainState& state, Llama& model, const Opti
     }
     write_file_synced(tmp_dir / "manifest.json", manifest.dump(2) + "\n");
     fsync_directory(tmp_dir);
-    fs::remove_all(final_dir);
+    // Re-saving a step: keep the old copy until the new one is in place.
+    fs::path old_dir = root_ / (".old_" + step_dir_name(state.step));
+    if (fs::exists(final_dir)) fs::rename(final_dir, old_dir);
     fs::rename(tmp_dir, final_dir);
+    fsync_directory(root_);
+    fs::remove_all(old_dir);
     fsync_directory(root_);
   } catch (const std::exception& e) {
     std::error_code ignored;
@@ -219,16 +228,28 @@ fs::path CheckpointStore::save(const TrainState& state, Llama& model, const Opti
                              "); earlier checkpoints are untouched; check the free space in " +
                              root_.string());
   }
-  prune(retention);
+  prune(retention, state.step);
   return final_dir;
 }
 
-void CheckpointStore::prune(const RetentionPolicy& retention) const {
-  auto all = list();  // newest first
-  for (size_t i = 0; i < all.size(); ++i) {
-    bool recent = static_cast<int64_t>(i) < std::max<int64_t>(retention.keep_last, 1);
-    bool milestone = retention.keep_every > 0 && step_of(all[i]) % retention.keep_every == 0;
-    if (!recent && !milestone) fs::remove_all(all[i]);
+void CheckpointStore::prune(const RetentionPolicy& retention, int64_t current_step) const {
+  // Checkpoints after the current step belong to an abandoned trajectory (this run resumed from
+  // an earlier one): a later --resume must not pick them up.
+  size_t kept_recent = 0;
+  for (const auto& dir : list()) {  // newest first
+    int64_t step = step_of(dir);
+    bool current = step == current_step;
+    bool stale = step > current_step;
+    bool recent =
+        !stale && static_cast<int64_t>(kept_recent) < std::max<int64_t>(retention.keep_last, 1);
+    if (recent) ++kept_recent;
+    bool milestone = !stale && retention.keep_every > 0 && step % retention.keep_every == 0;
+    if (!current && (stale || (!recent && !milestone))) fs::remove_all(dir);
+  }
+  // Leftovers of interrupted writes.
+  for (const auto& entry : fs::directory_iterator(root_)) {
+    auto name = entry.path().filename().string();
+    if (name.rfind(".tmp_", 0) == 0 || name.rfind(".old_", 0) == 0) fs::remove_all(entry.path());
   }
 }
 
@@ -237,11 +258,10 @@ std::vector<fs::path> CheckpointStore::list() const {
   if (!fs::exists(root_)) return dirs;
   for (const auto& entry : fs::directory_iterator(root_)) {
     auto name = entry.path().filename().string();
-    if (entry.is_directory() && name.rfind("step_", 0) == 0) dirs.push_back(entry.path());
+    if (entry.is_directory() && step_of(entry.path()) >= 0) dirs.push_back(entry.path());
   }
-  std::sort(dirs.begin(), dirs.end(), [](const fs::path& a, const fs::path& b) {
-    return a.filename().string() > b.filename().string();
-  });
+  std::sort(dirs.begin(), dirs.end(),
+            [](const fs::path& a, const fs::path& b) { return step_of(a) > step_of(b); });
   return dirs;
 }
 

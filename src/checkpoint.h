@@ -49,7 +49,7 @@ class CheckpointStore {
   std::filesystem::path save(const TrainState& state, Llama& model, const OptimizerSet& optimizer,
                              const std::string& config_yaml,
                              const RetentionPolicy& retention) const;
-  // Complete checkpoint directories, newest first (by step in the name).
+  // Checkpoint directories (step_N), newest first by step number.
   std::vector<std::filesystem::path> list() const;
   // The newest checkpoint that verifies; `skipped` is told about each one that does not.
   std::optional<std::filesystem::path> latest_valid(
@@ -63,7 +63,8 @@ class CheckpointStore {
   static std::string saved_config(const std::filesystem::path& dir);
 
  private:
-  void prune(const RetentionPolicy& retention) const;
+  // Applies `retention` around the checkpoint just written for current_step (never deleted).
+  void prune(const RetentionPolicy& retention, int64_t current_step) const;
   std::filesystem::path root_;  // run_dir/checkpoints
 };
 

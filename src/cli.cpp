@@ -273,7 +273,8 @@ int run_cli(int argc, char** argv) {
     std::cerr << "muonlab: " << e.what() << "\n";
     return 2;
   } catch (const c10::Error& e) {
-    std::cerr << "muonlab: error: " << e.what_without_backtrace() << "\n";
+    std::string message = e.what_without_backtrace();
+    std::cerr << "muonlab: error: " << message.substr(0, message.find('\n')) << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "muonlab: error: " << e.what() << "\n";

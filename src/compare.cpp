@@ -23,6 +23,12 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
+// A numeric field, or NaN when absent or null (non-finite values are written as null).
+double number_or_nan(const nlohmann::json& record, const char* key) {
+  auto it = record.find(key);
+  return it != record.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
 bool name_has_kind(const std::string& name, std::initializer_list<const char*> kinds) {
   for (const char* kind : kinds)
     if (name.size() > std::strlen(kind) &&
@@ -36,7 +42,7 @@ void summarize_spectra(const nlohmann::json& record, RunSummary& s) {
   int n_attn = 0, n_mlp = 0;
   for (const auto& m : record.at("matrices")) {
     auto name = m.at("name").get<std::string>();
-    double rank = m.at("stable_rank").get<double>();
+    double rank = number_or_nan(m, "stable_rank");
     if (name_has_kind(name, {".wq", ".wk", ".wv", ".wo"})) attn += rank, ++n_attn;
     if (name_has_kind(name, {".w1", ".w2", ".w3"})) mlp += rank, ++n_mlp;
   }
@@ -62,10 +68,11 @@ RunSummary summarize_run(const std::string& run_dir) {
     auto kind = r.value("kind", "");
     if (kind == "train") {
       s.steps = std::max(s.steps, r.value("step", int64_t{0}));
-      speeds.push_back(r.value("tok_per_s", 0.0));
+      double speed = number_or_nan(r, "tok_per_s");
+      if (std::isfinite(speed)) speeds.push_back(speed);
     } else if (kind == "val") {
-      s.final_val = r.value("loss", NAN);
-      s.final_ppl = r.value("ppl", NAN);
+      s.final_val = number_or_nan(r, "loss");
+      s.final_ppl = number_or_nan(r, "ppl");
       s.best_val = std::min(s.best_val, s.final_val);
     } else if (kind == "spectral") {
       summarize_spectra(r, s);

@@ -41,13 +41,16 @@ void MetricsWriter::write(const nlohmann::json& record) {
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("metrics " + path + ": cannot open; is this a run directory?");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty()) lines.push_back(std::move(line));
   std::vector<nlohmann::json> records;
-  std::string line;
-  for (int64_t number = 1; std::getline(in, line); ++number) {
-    if (line.empty()) continue;
-    auto record = nlohmann::json::parse(line, nullptr, false);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    auto record = nlohmann::json::parse(lines[i], nullptr, false);
+    bool cut_by_crash = i + 1 == lines.size();  // the last line of a killed run may be partial
+    if (record.is_discarded() && cut_by_crash) break;
     if (record.is_discarded())
-      throw std::runtime_error("metrics " + path + ": line " + std::to_string(number) +
+      throw std::runtime_error("metrics " + path + ": line " + std::to_string(i + 1) +
                                " is not valid JSON");
     records.push_back(std::move(record));
   }

@@ -20,7 +20,8 @@ class MetricsWriter {
   std::ofstream out_;
 };
 
-// Reads every record of a metrics.jsonl file; throws std::runtime_error naming a bad line.
+// Reads every record of a metrics.jsonl file, ignoring a last line cut short by a crash; throws
+// std::runtime_error naming any other bad line.
 std::vector<nlohmann::json> read_metrics(const std::string& path);
 
 }  // namespace muonlab

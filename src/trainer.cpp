@@ -35,6 +35,27 @@ namespace {
 std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
 
+// Routes SIGINT/SIGTERM to g_stop_signal while alive; restores the previous handlers on exit,
+// also when training throws.
+class StopSignalScope {
+ public:
+  StopSignalScope()
+      : previous_int_(std::signal(SIGINT, on_stop_signal)),
+        previous_term_(std::signal(SIGTERM, on_stop_signal)) {
+    g_stop_signal = 0;
+  }
+  ~StopSignalScope() {
+    std::signal(SIGINT, previous_int_);
+    std::signal(SIGTERM, previous_term_);
+  }
+  StopSignalScope(const StopSignalScope&) = delete;
+  StopSignalScope& operator=(const StopSignalScope&) = delete;
+
+ private:
+  void (*previous_int_)(int);
+  void (*previous_term_)(int);
+};
+
 std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool quiet) {
   std::vector<spdlog::sink_ptr> sinks;
   if (!quiet) sinks.push_back(std::make_shared<spdlog::sinks::stdout_color_sink_mt>());
@@ -205,7 +226,8 @@ void Trainer::check_resume_config(const fs::path& checkpoint) {
     auto b = now.count(key) ? now[key] : "(unset)";
     if (a == b) continue;
     std::string change = key + ": " + a + " -> " + b;
-    (is_structural_key(key) ? refused : allowed) += (refused.empty() ? "" : ", ") + change;
+    std::string& list = is_structural_key(key) ? refused : allowed;
+    list += (list.empty() ? "" : ", ") + change;
   }
   if (!refused.empty())
     throw std::runtime_error("checkpoint " + checkpoint.string() +
@@ -345,8 +367,7 @@ void Trainer::save_checkpoint() {
 
 TrainSummary Trainer::run() {
   prepare_run_directory();
-  int threads = configure_threads(cfg_.threads);
-  (void)threads;
+  configure_threads(cfg_.threads);
   log_->info("muonlab train | {} | out_dir {}", runtime_summary(), run_dir_.string());
   if (detect_blas().is_reference)
     log_->warn(
@@ -368,9 +389,7 @@ TrainSummary Trainer::run() {
     evaluate();
     if (t.spectral_every > 0) record_spectra({});
   }
-  g_stop_signal = 0;
-  auto previous_int = std::signal(SIGINT, on_stop_signal);
-  auto previous_term = std::signal(SIGTERM, on_stop_signal);
+  StopSignalScope stop_signals;
   TrainSummary summary;
   double loss = NAN;
   run_start_ = Clock::now();
@@ -400,8 +419,6 @@ TrainSummary Trainer::run() {
       break;
     }
   }
-  std::signal(SIGINT, previous_int);
-  std::signal(SIGTERM, previous_term);
   double elapsed = std::chrono::duration<double>(Clock::now() - run_start_).count();
   summary.steps = state_.step;
   summary.final_train_loss = loss;

@@ -221,3 +221,38 @@ TEST_CASE("a write that runs out of space fails cleanly and keeps earlier checkp
   CHECK_FALSE(fs::exists(dir.path() / "checkpoints" / ".tmp_step_0000002"));
   REQUIRE(store.list().size() == 1);
 }
+
+TEST_CASE("saving after resuming from an earlier step removes the abandoned newer checkpoints") {
+  TempDir dir;
+  CheckpointStore store(dir.path());
+  Trained t(1);
+  for (int64_t step : {5, 10, 15}) store.save(state_at(step), t.model, *t.optimizer, "", {1, 0});
+  CHECK(store.list().size() == 1);  // keep_last 1: only step 15
+  // A run resumed from step 10 (say 15 was damaged) now writes step 12 with keep_last 1: the new
+  // checkpoint survives and the abandoned step 15 does not.
+  for (int64_t step : {20, 30}) store.save(state_at(step), t.model, *t.optimizer, "", {5, 0});
+  store.save(state_at(12), t.model, *t.optimizer, "", {1, 0});
+  auto left = store.list();
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].filename() == "step_0000012");
+  // Steps beyond 7 digits still sort numerically, and stray names are ignored.
+  fs::create_directories(dir.path() / "checkpoints" / "step_notanumber");
+  store.save(state_at(10000000), t.model, *t.optimizer, "", {2, 0});
+  left = store.list();
+  REQUIRE(left.size() == 2);
+  CHECK(left[0].filename() == "step_10000000");
+  CHECK(left[1].filename() == "step_0000012");
+}
+
+TEST_CASE("re-saving the same step replaces it and leaves no temporary directories") {
+  TempDir dir;
+  CheckpointStore store(dir.path());
+  Trained t(1);
+  store.save(state_at(3), t.model, *t.optimizer, "a: 1\n", {});
+  fs::create_directories(dir.path() / "checkpoints" / ".tmp_step_0000009");
+  auto path = store.save(state_at(3), t.model, *t.optimizer, "a: 2\n", {});
+  CHECK(CheckpointStore::saved_config(path) == "a: 2\n");
+  CHECK_NOTHROW(CheckpointStore::verify(path));
+  for (const auto& entry : fs::directory_iterator(dir.path() / "checkpoints"))
+    CHECK(entry.path().filename().string().rfind("step_", 0) == 0);
+}
