@@ -9,17 +9,11 @@ namespace muonlab {
 
 AdamW::AdamW(std::string group_name, std::vector<NamedParam> params, const AdamWOptions& options)
     : options_(options) {
-  ParamGroup group;
-  group.name = std::move(group_name);
-  group.params = std::move(params);
-  group.base_lr = options.lr;
-  group.lr = options.lr;
-  group.weight_decay = options.weight_decay;
-  for (const auto& named : group.params) {
-    exp_avg_.push_back(torch::zeros_like(named.param, torch::MemoryFormat::Contiguous));
-    exp_avg_sq_.push_back(torch::zeros_like(named.param, torch::MemoryFormat::Contiguous));
-  }
-  groups_.push_back(std::move(group));
+  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  exp_avg_ = zeros_per_param();
+  exp_avg_sq_ = zeros_per_param();
+  register_state("exp_avg", &exp_avg_);
+  register_state("exp_avg_sq", &exp_avg_sq_);
 }
 
 void AdamW::step() {
@@ -40,24 +34,6 @@ void AdamW::step() {
     torch::Tensor denom = exp_avg_sq_[i].sqrt().div_(sqrt_bias_correction2).add_(options_.eps);
     param.addcdiv_(exp_avg_[i], denom, -lr / bias_correction1);
   }
-}
-
-void AdamW::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    archive.write(prefix + params[i].name + ".exp_avg", exp_avg_[i]);
-    archive.write(prefix + params[i].name + ".exp_avg_sq", exp_avg_sq_[i]);
-  }
-}
-
-void AdamW::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    load_state_into(archive, prefix + params[i].name + ".exp_avg", exp_avg_[i]);
-    load_state_into(archive, prefix + params[i].name + ".exp_avg_sq", exp_avg_sq_[i]);
-  }
-  step_ = read_step_counter(archive, prefix + "step");
 }
 
 }  // namespace muonlab

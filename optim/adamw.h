@@ -18,13 +18,9 @@ class AdamW : public Optimizer {
   AdamW(std::string group_name, std::vector<NamedParam> params, const AdamWOptions& options);
   std::string kind() const override { return "adamw"; }
   void step() override;
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
-  int64_t steps_taken() const { return step_; }
 
  private:
   AdamWOptions options_;
-  int64_t step_ = 0;
   std::vector<torch::Tensor> exp_avg_, exp_avg_sq_;  // parallel to groups_[0].params
 };
 

@@ -19,16 +19,9 @@ Lion::Lion(std::string group_name, std::vector<NamedParam> params, const LionOpt
     : options_(options) {
   require_beta(options.beta1);
   require_beta(options.beta2);
-  ParamGroup group;
-  group.name = std::move(group_name);
-  group.params = std::move(params);
-  group.base_lr = options.lr;
-  group.lr = options.lr;
-  group.weight_decay = options.weight_decay;
-  for (const auto& named : group.params) {
-    exp_avg_.push_back(torch::zeros_like(named.param, torch::MemoryFormat::Contiguous));
-  }
-  groups_.push_back(std::move(group));
+  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  exp_avg_ = zeros_per_param();
+  register_state("exp_avg", &exp_avg_);
 }
 
 void Lion::step() {
@@ -47,22 +40,6 @@ void Lion::step() {
     param.add_(direction, -lr);
     m.mul_(b2).add_(grad, 1.0 - b2);
   }
-}
-
-void Lion::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    archive.write(prefix + params[i].name + ".exp_avg", exp_avg_[i]);
-  }
-}
-
-void Lion::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    load_state_into(archive, prefix + params[i].name + ".exp_avg", exp_avg_[i]);
-  }
-  step_ = read_step_counter(archive, prefix + "step");
 }
 
 }  // namespace muonlab

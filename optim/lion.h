@@ -24,13 +24,9 @@ class Lion : public Optimizer {
   Lion(std::string group_name, std::vector<NamedParam> params, const LionOptions& options);
   std::string kind() const override { return "lion"; }
   void step() override;
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
-  int64_t steps_taken() const { return step_; }
 
  private:
   LionOptions options_;
-  int64_t step_ = 0;
   std::vector<torch::Tensor> exp_avg_;  // m, parallel to groups_[0].params
 };
 

@@ -69,20 +69,15 @@ double muon_lr_scale(const std::string& kind, int64_t rows, int64_t cols) {
 Muon::Muon(std::string group_name, std::vector<NamedParam> params, const MuonOptions& options)
     : options_(options), schedule_(ns_schedule(options.ns_coefficients, options.ns_steps)) {
   validate_options(options);
-  ParamGroup group;
-  group.name = std::move(group_name);
-  group.params = std::move(params);
-  group.base_lr = options.lr;
-  group.lr = options.lr;
-  group.weight_decay = options.weight_decay;
-  for (const auto& named : group.params) {
-    require_matrix(named);
-    if (options.neuron_norm)
+  for (const auto& named : params) require_matrix(named);
+  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  momentum_ = zeros_per_param(torch::kFloat);
+  register_state("momentum", &momentum_);
+  if (options.neuron_norm) {
+    for (const auto& named : groups_[0].params)
       row_variance_.push_back(torch::zeros({named.param.size(0), 1}, torch::kFloat));
-    momentum_.push_back(torch::zeros_like(named.param, torch::TensorOptions(torch::kFloat),
-                                          torch::MemoryFormat::Contiguous));
+    register_state("row_variance", &row_variance_);
   }
-  groups_.push_back(std::move(group));
 }
 
 void Muon::step() {
@@ -134,26 +129,6 @@ torch::Tensor Muon::normalize_rows(size_t index, const torch::Tensor& update) {
   variance.mul_(options_.beta2).add_(update.square().mean(1, /*keepdim=*/true), 1 - options_.beta2);
   torch::Tensor normalized = update / (variance.sqrt() + 1e-10);
   return normalized * (update.norm() / (normalized.norm() + 1e-10));
-}
-
-void Muon::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    archive.write(prefix + params[i].name + ".momentum", momentum_[i]);
-    if (options_.neuron_norm)
-      archive.write(prefix + params[i].name + ".row_variance", row_variance_[i]);
-  }
-}
-
-void Muon::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    load_state_into(archive, prefix + params[i].name + ".momentum", momentum_[i]);
-    if (options_.neuron_norm)
-      load_state_into(archive, prefix + params[i].name + ".row_variance", row_variance_[i]);
-  }
-  step_ = read_step_counter(archive, prefix + "step");
 }
 
 }  // namespace muonlab

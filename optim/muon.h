@@ -47,13 +47,10 @@ class Muon : public Optimizer {
   Muon(std::string group_name, std::vector<NamedParam> params, const MuonOptions& options);
   std::string kind() const override { return options_.neuron_norm ? "normuon" : "muon"; }
   void step() override;
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
 
  private:
   MuonOptions options_;
   NsSchedule schedule_;
-  int64_t step_ = 0;
   torch::Tensor normalize_rows(size_t index, const torch::Tensor& update);
   std::vector<torch::Tensor> momentum_;      // parallel to groups_[0].params
   std::vector<torch::Tensor> row_variance_;  // (rows, 1) each, NorMuon only

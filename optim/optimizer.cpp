@@ -60,6 +60,47 @@ int64_t read_step_counter(torch::serialize::InputArchive& archive, const std::st
   return read_state_tensor(archive, key).item<int64_t>();
 }
 
+void Optimizer::init_group(std::string name, std::vector<NamedParam> params, double lr,
+                           double weight_decay) {
+  ParamGroup group;
+  group.name = std::move(name);
+  group.params = std::move(params);
+  group.base_lr = lr;
+  group.lr = lr;
+  group.weight_decay = weight_decay;
+  groups_.push_back(std::move(group));
+}
+
+std::vector<torch::Tensor> Optimizer::zeros_per_param(c10::optional<at::ScalarType> dtype) const {
+  std::vector<torch::Tensor> zeros;
+  for (const auto& named : groups_.at(0).params) {
+    auto options = named.param.options();
+    if (dtype) options = options.dtype(*dtype);
+    zeros.push_back(torch::zeros(named.param.sizes(), options));
+  }
+  return zeros;
+}
+
+void Optimizer::register_state(const std::string& name, std::vector<torch::Tensor>* tensors) {
+  state_.emplace_back(name, tensors);
+}
+
+void Optimizer::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+  archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
+  const auto& params = groups_.at(0).params;
+  for (const auto& [name, tensors] : state_)
+    for (size_t i = 0; i < params.size(); ++i)
+      archive.write(prefix + params[i].name + "." + name, (*tensors)[i]);
+}
+
+void Optimizer::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  const auto& params = groups_.at(0).params;
+  for (const auto& [name, tensors] : state_)
+    for (size_t i = 0; i < params.size(); ++i)
+      load_state_into(archive, prefix + params[i].name + "." + name, (*tensors)[i]);
+  step_ = read_step_counter(archive, prefix + "step");
+}
+
 void Optimizer::zero_grad() {
   torch::NoGradGuard no_grad;
   for (auto& group : groups_) {

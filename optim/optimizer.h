@@ -27,20 +27,38 @@ struct ParamGroup {
 
 class Optimizer {
  public:
+  Optimizer() = default;
   virtual ~Optimizer() = default;
+  // Registered state is held by pointer (register_state), so optimizers stay where they are made.
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
   virtual std::string kind() const = 0;
   // Applies one update to every parameter with a defined gradient.
   virtual void step() = 0;
-  // Writes/reads every state tensor under "<prefix><param name>.<state name>".
-  virtual void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const = 0;
-  virtual void load(torch::serialize::InputArchive& archive, const std::string& prefix) = 0;
+  // Writes/reads the step counter "<prefix>step" and every registered state tensor under
+  // "<prefix><param name>.<state name>"; load throws naming a missing or misshapen key.
+  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
+  void load(torch::serialize::InputArchive& archive, const std::string& prefix);
+  int64_t steps_taken() const { return step_; }
 
   void zero_grad();
   std::vector<ParamGroup>& groups() { return groups_; }
   const std::vector<ParamGroup>& groups() const { return groups_; }
 
  protected:
+  // Makes the single parameter group (base_lr = lr).
+  void init_group(std::string name, std::vector<NamedParam> params, double lr, double weight_decay);
+  // One zero tensor per parameter of the group, like the parameter (in `dtype` if given).
+  std::vector<torch::Tensor> zeros_per_param(c10::optional<at::ScalarType> dtype = {}) const;
+  // Adds `tensors` (one per parameter, owned by the subclass) to what save/load handle.
+  void register_state(const std::string& name, std::vector<torch::Tensor>* tensors);
+
   std::vector<ParamGroup> groups_;
+  int64_t step_ = 0;  // optimizer steps taken
+
+ private:
+  std::vector<std::pair<std::string, std::vector<torch::Tensor>*>> state_;
 };
 
 // Helpers for Optimizer::load implementations. Each throws std::runtime_error naming `key` when

@@ -12,16 +12,9 @@ Sgd::Sgd(std::string group_name, std::vector<NamedParam> params, const SgdOption
     throw std::invalid_argument("optim.momentum: must be in [0, 1), got " +
                                 std::to_string(options.momentum));
   }
-  ParamGroup group;
-  group.name = std::move(group_name);
-  group.params = std::move(params);
-  group.base_lr = options.lr;
-  group.lr = options.lr;
-  group.weight_decay = options.weight_decay;
-  for (const auto& named : group.params) {
-    momentum_buffer_.push_back(torch::zeros_like(named.param, torch::MemoryFormat::Contiguous));
-  }
-  groups_.push_back(std::move(group));
+  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  momentum_buffer_ = zeros_per_param();
+  register_state("momentum_buffer", &momentum_buffer_);
 }
 
 void Sgd::step() {
@@ -39,22 +32,6 @@ void Sgd::step() {
     if (param.dim() >= 2 && wd != 0) param.mul_(1.0 - lr * wd);
     param.add_(direction, -lr);
   }
-}
-
-void Sgd::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    archive.write(prefix + params[i].name + ".momentum_buffer", momentum_buffer_[i]);
-  }
-}
-
-void Sgd::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    load_state_into(archive, prefix + params[i].name + ".momentum_buffer", momentum_buffer_[i]);
-  }
-  step_ = read_step_counter(archive, prefix + "step");
 }
 
 }  // namespace muonlab

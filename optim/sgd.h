@@ -23,13 +23,9 @@ class Sgd : public Optimizer {
   Sgd(std::string group_name, std::vector<NamedParam> params, const SgdOptions& options);
   std::string kind() const override { return "sgd"; }
   void step() override;
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
-  int64_t steps_taken() const { return step_; }
 
  private:
   SgdOptions options_;
-  int64_t step_ = 0;
   std::vector<torch::Tensor> momentum_buffer_;  // parallel to groups_[0].params
 };
 

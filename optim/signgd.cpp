@@ -12,16 +12,9 @@ SignGd::SignGd(std::string group_name, std::vector<NamedParam> params, const Sig
     throw std::invalid_argument("optim.momentum: must be in [0, 1), got " +
                                 std::to_string(options.momentum));
   }
-  ParamGroup group;
-  group.name = std::move(group_name);
-  group.params = std::move(params);
-  group.base_lr = options.lr;
-  group.lr = options.lr;
-  group.weight_decay = options.weight_decay;
-  for (const auto& named : group.params) {
-    momentum_.push_back(torch::zeros_like(named.param, torch::MemoryFormat::Contiguous));
-  }
-  groups_.push_back(std::move(group));
+  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  momentum_ = zeros_per_param();
+  register_state("momentum", &momentum_);
 }
 
 void SignGd::step() {
@@ -37,22 +30,6 @@ void SignGd::step() {
     if (param.dim() >= 2 && wd != 0) param.mul_(1.0 - lr * wd);
     param.add_(momentum_[i].sign(), -lr);
   }
-}
-
-void SignGd::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
-  archive.write(prefix + "step", torch::tensor(step_, torch::kInt64));
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    archive.write(prefix + params[i].name + ".momentum", momentum_[i]);
-  }
-}
-
-void SignGd::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
-  const auto& params = groups_[0].params;
-  for (size_t i = 0; i < params.size(); ++i) {
-    load_state_into(archive, prefix + params[i].name + ".momentum", momentum_[i]);
-  }
-  step_ = read_step_counter(archive, prefix + "step");
 }
 
 }  // namespace muonlab

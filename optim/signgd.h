@@ -21,13 +21,9 @@ class SignGd : public Optimizer {
   SignGd(std::string group_name, std::vector<NamedParam> params, const SignGdOptions& options);
   std::string kind() const override { return "signgd"; }
   void step() override;
-  void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const override;
-  void load(torch::serialize::InputArchive& archive, const std::string& prefix) override;
-  int64_t steps_taken() const { return step_; }
 
  private:
   SignGdOptions options_;
-  int64_t step_ = 0;
   std::vector<torch::Tensor> momentum_;  // parallel to groups_[0].params
 };
 
