@@ -9,7 +9,8 @@ namespace muonlab {
 
 AdamW::AdamW(std::string group_name, std::vector<NamedParam> params, const AdamWOptions& options)
     : options_(options) {
-  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  init_group(std::move(group_name), std::move(params), options.lr, options.beta1,
+             options.weight_decay);
   exp_avg_ = zeros_per_param();
   exp_avg_sq_ = zeros_per_param();
   register_state("exp_avg", &exp_avg_);
@@ -21,7 +22,7 @@ void AdamW::step() {
   ++step_;
   const ParamGroup& group = groups_[0];
   const double lr = group.lr;
-  const double b1 = options_.beta1, b2 = options_.beta2;
+  const double b1 = group.momentum, b2 = options_.beta2;
   const double bias_correction1 = 1.0 - std::pow(b1, static_cast<double>(step_));
   const double sqrt_bias_correction2 = std::sqrt(1.0 - std::pow(b2, static_cast<double>(step_)));
   for (size_t i = 0; i < group.params.size(); ++i) {

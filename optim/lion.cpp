@@ -19,7 +19,8 @@ Lion::Lion(std::string group_name, std::vector<NamedParam> params, const LionOpt
     : options_(options) {
   require_beta(options.beta1);
   require_beta(options.beta2);
-  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  init_group(std::move(group_name), std::move(params), options.lr, options.beta2,
+             options.weight_decay);
   exp_avg_ = zeros_per_param();
   register_state("exp_avg", &exp_avg_);
 }
@@ -29,7 +30,7 @@ void Lion::step() {
   ++step_;
   const ParamGroup& group = groups_[0];
   const double lr = group.lr, wd = group.weight_decay;
-  const double b1 = options_.beta1, b2 = options_.beta2;
+  const double b1 = options_.beta1, b2 = group.momentum;
   for (size_t i = 0; i < group.params.size(); ++i) {
     torch::Tensor param = group.params[i].param;
     const torch::Tensor& grad = param.grad();

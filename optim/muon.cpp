@@ -22,16 +22,9 @@ void validate_options(const MuonOptions& options) {
     throw std::invalid_argument("optim.orthogonalizer: unknown '" + options.orthogonalizer +
                                 "'; use newton_schulz or exact");
   }
-  if (options.momentum_warmup_steps < 0) {
-    throw std::invalid_argument("optim.momentum_warmup_steps: must be >= 0");
-  }
   if (options.neuron_norm && !(options.beta2 >= 0 && options.beta2 < 1)) {
     throw std::invalid_argument("optim.betas: NorMuon's beta2 must be in [0, 1), got " +
                                 std::to_string(options.beta2));
-  }
-  if (!(options.momentum_start >= 0 && options.momentum_start < 1)) {
-    throw std::invalid_argument("optim.momentum_start: must be in [0, 1), got " +
-                                std::to_string(options.momentum_start));
   }
 }
 
@@ -50,13 +43,6 @@ torch::Tensor exact_polar_factor(const torch::Tensor& g) {
   return torch::matmul(u, vh).to(g.scalar_type());
 }
 
-double muon_momentum(const MuonOptions& options, int64_t t) {
-  if (options.momentum_warmup_steps <= 0) return options.momentum;
-  double progress =
-      std::min(1.0, static_cast<double>(t) / static_cast<double>(options.momentum_warmup_steps));
-  return options.momentum_start + (options.momentum - options.momentum_start) * progress;
-}
-
 double muon_lr_scale(const std::string& kind, int64_t rows, int64_t cols) {
   const double r = static_cast<double>(rows), c = static_cast<double>(cols);
   if (kind == "keller") return std::sqrt(std::max(1.0, r / c));
@@ -70,7 +56,8 @@ Muon::Muon(std::string group_name, std::vector<NamedParam> params, const MuonOpt
     : options_(options), schedule_(ns_schedule(options.ns_coefficients, options.ns_steps)) {
   validate_options(options);
   for (const auto& named : params) require_matrix(named);
-  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  init_group(std::move(group_name), std::move(params), options.lr, options.momentum,
+             options.weight_decay);
   momentum_ = zeros_per_param(torch::kFloat);
   register_state("momentum", &momentum_);
   if (options.neuron_norm) {
@@ -84,7 +71,7 @@ void Muon::step() {
   torch::NoGradGuard no_grad;
   ++step_;
   const ParamGroup& group = groups_[0];
-  const double beta = muon_momentum(options_, step_);
+  const double beta = group.momentum;
 
   // Momentum update and Nesterov blend; indices grouped by shape for batched orthogonalisation.
   std::vector<torch::Tensor> inputs(group.params.size());

@@ -1,5 +1,5 @@
-// Muon for hidden 2-D matrices: EMA momentum (m = beta m + (1-beta) g, beta optionally warmed up
-// from momentum_start), Nesterov blend u = (1-beta) g + beta m, orthogonalisation O of u
+// Muon for hidden 2-D matrices: EMA momentum (m = beta m + (1-beta) g, beta = the group's current,
+// possibly scheduled, momentum), Nesterov blend u = (1-beta) g + beta m, orthogonalisation O of u
 // (Newton-Schulz, or the exact polar factor), decoupled weight decay W <- W (1 - lr wd) (with
 // cautious_wd only where O * W >= 0), then W <- W - lr * scale(shape) * O, with scale "keller"
 // sqrt(max(1, rows/cols)), "match_rms_adamw" 0.2 sqrt(max(rows, cols)) or "none".
@@ -23,9 +23,7 @@ struct MuonOptions {
   bool ns_bf16 = true;
   std::string lr_scale = "keller";               // keller | match_rms_adamw | none
   std::string orthogonalizer = "newton_schulz";  // newton_schulz | exact (U V^T from an SVD)
-  int64_t momentum_warmup_steps = 0;             // beta goes linearly momentum_start -> momentum
-  double momentum_start = 0.85;
-  bool cautious_wd = false;  // decay only entries where update * param >= 0
+  bool cautious_wd = false;                      // decay only entries where update * param >= 0
   // NorMuon: after orthogonalisation, divide each output row by the root of an EMA (beta2) of its
   // mean square, then rescale to the orthogonalised update's Frobenius norm.
   bool neuron_norm = false;
@@ -35,8 +33,6 @@ struct MuonOptions {
 // The polar factor U V^T of each matrix in g (..., m, n), via an SVD in fp64 (for reference
 // runs and theory experiments; Newton-Schulz approximates it).
 torch::Tensor exact_polar_factor(const torch::Tensor& g);
-// Momentum coefficient for 1-based step t under the warmup in `options`.
-double muon_momentum(const MuonOptions& options, int64_t t);
 
 // The shape factor the update is multiplied by; throws std::invalid_argument on unknown kind.
 double muon_lr_scale(const std::string& kind, int64_t rows, int64_t cols);

@@ -24,8 +24,11 @@ std::string shape_text(const torch::Tensor& t) {
 }
 
 std::string describe_group(const ParamGroup& group, const std::string& kind) {
+  const GroupSchedules& s = group.schedules;
   std::ostringstream out;
-  out << group.name << " (" << kind << "): lr " << group.lr << ", wd " << group.weight_decay << ", "
+  out << group.name << " (" << kind << "): lr " << group.base_lr << " (" << s.lr.describe()
+      << "), momentum " << group.base_momentum << " (" << s.momentum.describe() << "), wd "
+      << group.base_weight_decay << " (" << s.weight_decay.describe() << "), "
       << group.params.size() << " params (";
   for (size_t i = 0; i < group.params.size(); ++i) {
     out << (i ? ", " : "") << group.params[i].name;
@@ -61,13 +64,13 @@ int64_t read_step_counter(torch::serialize::InputArchive& archive, const std::st
 }
 
 void Optimizer::init_group(std::string name, std::vector<NamedParam> params, double lr,
-                           double weight_decay) {
+                           double momentum, double weight_decay) {
   ParamGroup group;
   group.name = std::move(name);
   group.params = std::move(params);
-  group.base_lr = lr;
-  group.lr = lr;
-  group.weight_decay = weight_decay;
+  group.base_lr = group.lr = lr;
+  group.base_momentum = group.momentum = momentum;
+  group.base_weight_decay = group.weight_decay = weight_decay;
   groups_.push_back(std::move(group));
 }
 
@@ -124,9 +127,15 @@ void OptimizerSet::zero_grad() {
   for (auto& part : parts_) part->zero_grad();
 }
 
-void OptimizerSet::set_lr_multiplier(double multiplier) {
+void OptimizerSet::apply_schedules(int64_t step, int64_t total_steps) {
   for (auto& part : parts_) {
-    for (auto& group : part->groups()) group.lr = group.base_lr * multiplier;
+    for (auto& group : part->groups()) {
+      const GroupSchedules& s = group.schedules;
+      group.lr = group.base_lr * schedule_multiplier(s.lr, step, total_steps);
+      group.momentum = group.base_momentum * schedule_multiplier(s.momentum, step, total_steps);
+      group.weight_decay =
+          group.base_weight_decay * schedule_multiplier(s.weight_decay, step, total_steps);
+    }
   }
 }
 

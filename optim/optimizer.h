@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "optim/schedule.h"
+
 namespace muonlab {
 
 struct NamedParam {
@@ -17,12 +19,16 @@ struct NamedParam {
   torch::Tensor param;
 };
 
+// The configured ("base_") values of a group and their current, scheduled values. "momentum" is
+// the EMA coefficient of the group's momentum buffer: momentum (muon, normuon, sgd, signgd),
+// beta1 (adamw), beta2 (lion).
 struct ParamGroup {
-  std::string name;  // e.g. "muon", "adamw"
+  std::string name;  // e.g. "muon", "aux_adamw"
   std::vector<NamedParam> params;
-  double base_lr = 0;  // configured peak learning rate
-  double lr = 0;       // current learning rate (base_lr x schedule multiplier)
-  double weight_decay = 0;
+  double base_lr = 0, lr = 0;
+  double base_momentum = 0, momentum = 0;
+  double base_weight_decay = 0, weight_decay = 0;
+  GroupSchedules schedules;  // all constant unless set (see OptimizerSet::apply_schedules)
 };
 
 class Optimizer {
@@ -47,8 +53,9 @@ class Optimizer {
   const std::vector<ParamGroup>& groups() const { return groups_; }
 
  protected:
-  // Makes the single parameter group (base_lr = lr).
-  void init_group(std::string name, std::vector<NamedParam> params, double lr, double weight_decay);
+  // Makes the single parameter group; current values start at the configured ones.
+  void init_group(std::string name, std::vector<NamedParam> params, double lr, double momentum,
+                  double weight_decay);
   // One zero tensor per parameter of the group, like the parameter (in `dtype` if given).
   std::vector<torch::Tensor> zeros_per_param(c10::optional<at::ScalarType> dtype = {}) const;
   // Adds `tensors` (one per parameter, owned by the subclass) to what save/load handle.
@@ -74,12 +81,13 @@ class OptimizerSet {
   void add(std::unique_ptr<Optimizer> optimizer);
   void step();
   void zero_grad();
-  // Sets every group's lr to base_lr * multiplier.
-  void set_lr_multiplier(double multiplier);
+  // Sets every group's lr, momentum and weight decay to its base value times its schedule's
+  // multiplier at `step` (0-based) of `total_steps`.
+  void apply_schedules(int64_t step, int64_t total_steps);
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
   const std::vector<std::unique_ptr<Optimizer>>& parts() const { return parts_; }
-  // One line per group: "muon: lr 0.02, 24 params (blocks.0.attn.wq, ...)".
+  // One line per group: "muon (muon): lr 0.02 (cosine, ...), momentum 0.95 (constant), ...".
   std::vector<std::string> describe() const;
 
  private:

@@ -59,8 +59,6 @@ MuonOptions muon_options(const OptimConfig& cfg) {
   options.ns_bf16 = cfg.ns_bf16;
   options.lr_scale = cfg.lr_scale;
   options.orthogonalizer = cfg.orthogonalizer;
-  options.momentum_warmup_steps = cfg.momentum_warmup_steps;
-  options.momentum_start = cfg.momentum_start;
   options.cautious_wd = cfg.cautious_wd;
   options.neuron_norm = cfg.kind == "normuon";
   options.beta2 = cfg.beta2;
@@ -91,7 +89,57 @@ std::unique_ptr<Optimizer> make_main(const OptimConfig& cfg, std::vector<NamedPa
   return std::make_unique<AdamW>(cfg.kind, std::move(params), main_adamw_options(cfg));
 }
 
+// The coefficient the main group's momentum schedule multiplies (see ParamGroup).
+double main_momentum(const OptimConfig& cfg) {
+  if (cfg.kind == "adamw") return cfg.beta1;
+  if (cfg.kind == "lion") return cfg.beta2;
+  return cfg.momentum;
+}
+
+void validate_overrides(const ScheduleOverrides& o, const std::string& prefix, double momentum) {
+  if (o.lr) o.lr->validate(prefix + "lr.", "min_ratio");
+  if (o.weight_decay) o.weight_decay->validate(prefix + "weight_decay.", "min_ratio");
+  if (!o.momentum) return;
+  o.momentum->validate(prefix + "momentum.", "min_ratio");
+  require(momentum * std::max(1.0, o.momentum->start_ratio) < 1, prefix + "momentum.start_ratio",
+          "such that the momentum stays below 1", o.momentum->start_ratio);
+}
+
+void validate_momentum_warmup(const OptimConfig& cfg) {
+  require(cfg.momentum_warmup_steps >= 0, "optim.momentum_warmup_steps", ">= 0",
+          static_cast<double>(cfg.momentum_warmup_steps));
+  require(cfg.momentum_start >= 0 && cfg.momentum_start < 1, "optim.momentum_start", "in [0, 1)",
+          cfg.momentum_start);
+  if (cfg.momentum_warmup_steps == 0) return;
+  if (cfg.schedules.momentum)
+    throw std::invalid_argument(
+        "optim.momentum_warmup_steps: set either it or optim.schedules.momentum, not both");
+  require(main_momentum(cfg) > 0, "optim.momentum", "> 0 for a momentum warmup",
+          main_momentum(cfg));
+}
+
+GroupSchedules resolve(const ScheduleOverrides& o, const ScheduleConfig& run_lr_schedule) {
+  GroupSchedules s;
+  s.lr = o.lr.value_or(run_lr_schedule);
+  if (o.momentum) s.momentum = *o.momentum;
+  if (o.weight_decay) s.weight_decay = *o.weight_decay;
+  return s;
+}
+
 }  // namespace
+
+GroupSchedules main_schedules(const OptimConfig& cfg, const ScheduleConfig& run_lr_schedule) {
+  GroupSchedules s = resolve(cfg.schedules, run_lr_schedule);
+  if (cfg.momentum_warmup_steps > 0) {
+    s.momentum.warmup_steps = cfg.momentum_warmup_steps;
+    s.momentum.start_ratio = cfg.momentum_start / main_momentum(cfg);
+  }
+  return s;
+}
+
+GroupSchedules adamw_schedules(const OptimConfig& cfg, const ScheduleConfig& run_lr_schedule) {
+  return resolve(cfg.adamw_schedules, run_lr_schedule);
+}
 
 std::vector<std::string> optimizer_kinds() {
   return {"adamw", "muon", "normuon", "sgd", "signgd", "lion"};
@@ -112,6 +160,9 @@ void OptimConfig::validate() const {
   if (kind == "muon" || kind == "normuon") Muon("validate", {}, muon_options(*this));
   validate_adamw(adamw, "optim.adamw.");
   validate_routes(routes);
+  validate_momentum_warmup(*this);
+  validate_overrides(schedules, "optim.schedules.", main_momentum(*this));
+  validate_overrides(adamw_schedules, "optim.adamw.schedules.", adamw.beta1);
 }
 
 bool is_hidden_matrix(const NamedParam& p) {
@@ -119,13 +170,22 @@ bool is_hidden_matrix(const NamedParam& p) {
 }
 
 std::unique_ptr<OptimizerSet> build_optimizer(const OptimConfig& cfg,
-                                              const std::vector<NamedParam>& params) {
+                                              const std::vector<NamedParam>& params,
+                                              const ScheduleConfig& run_lr_schedule) {
   cfg.validate();
   std::vector<NamedParam> hidden, rest;
   for (const auto& p : params) (route_of(cfg.routes, p) == "main" ? hidden : rest).push_back(p);
   auto set = std::make_unique<OptimizerSet>();
-  if (!hidden.empty()) set->add(make_main(cfg, std::move(hidden)));
-  if (!rest.empty()) set->add(std::make_unique<AdamW>("aux_adamw", std::move(rest), cfg.adamw));
+  if (!hidden.empty()) {
+    auto main = make_main(cfg, std::move(hidden));
+    main->groups()[0].schedules = main_schedules(cfg, run_lr_schedule);
+    set->add(std::move(main));
+  }
+  if (!rest.empty()) {
+    auto aux = std::make_unique<AdamW>("aux_adamw", std::move(rest), cfg.adamw);
+    aux->groups()[0].schedules = adamw_schedules(cfg, run_lr_schedule);
+    set->add(std::move(aux));
+  }
   return set;
 }
 

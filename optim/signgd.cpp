@@ -12,7 +12,8 @@ SignGd::SignGd(std::string group_name, std::vector<NamedParam> params, const Sig
     throw std::invalid_argument("optim.momentum: must be in [0, 1), got " +
                                 std::to_string(options.momentum));
   }
-  init_group(std::move(group_name), std::move(params), options.lr, options.weight_decay);
+  init_group(std::move(group_name), std::move(params), options.lr, options.momentum,
+             options.weight_decay);
   momentum_ = zeros_per_param();
   register_state("momentum", &momentum_);
 }
@@ -21,7 +22,7 @@ void SignGd::step() {
   torch::NoGradGuard no_grad;
   ++step_;
   const ParamGroup& group = groups_[0];
-  const double lr = group.lr, wd = group.weight_decay, beta = options_.momentum;
+  const double lr = group.lr, wd = group.weight_decay, beta = group.momentum;
   for (size_t i = 0; i < group.params.size(); ++i) {
     torch::Tensor param = group.params[i].param;
     const torch::Tensor& grad = param.grad();

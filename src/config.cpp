@@ -37,11 +37,43 @@ void read_betas(ConfigSection& s, double& beta1, double& beta2) {
   beta1 = betas[0], beta2 = betas[1];
 }
 
-void read_adamw(ConfigSection s, AdamWOptions& a) {
+// Reads the schedule keys present in `s` onto `c` (whose values are the defaults).
+void read_schedule(ConfigSection s, ScheduleConfig& c, const std::string& min_key) {
+  c.kind = s.get<std::string>("kind", c.kind);
+  c.warmup_steps = s.get<int64_t>("warmup_steps", c.warmup_steps);
+  c.start_ratio = s.get<double>("start_ratio", c.start_ratio);
+  c.min_ratio = s.get<double>(min_key, c.min_ratio);
+  c.decay_fraction = s.get<double>("decay_fraction", c.decay_fraction);
+  c.decay_shape = s.get<std::string>("decay_shape", c.decay_shape);
+  s.finish();
+}
+
+// optim.schedules / optim.adamw.schedules: {lr, momentum, weight_decay}, each optional. An lr
+// schedule starts from the run's `schedule`; momentum and weight decay from constant.
+void read_schedule_overrides(ConfigSection& parent, const ScheduleConfig& run_schedule,
+                             ScheduleOverrides& o) {
+  auto s = parent.optional_section("schedules");
+  if (!s) return;
+  auto read = [&](const std::string& key, ScheduleConfig start,
+                  std::optional<ScheduleConfig>& out) {
+    auto section = s->optional_section(key);
+    if (!section) return;
+    read_schedule(*section, start, "min_ratio");
+    out = start;
+  };
+  read("lr", run_schedule, o.lr);
+  read("momentum", constant_schedule(), o.momentum);
+  read("weight_decay", constant_schedule(), o.weight_decay);
+  s->finish();
+}
+
+void read_adamw(ConfigSection s, AdamWOptions& a, const ScheduleConfig& run_schedule,
+                ScheduleOverrides& schedules) {
   a.lr = s.get<double>("lr", a.lr);
   read_betas(s, a.beta1, a.beta2);
   a.eps = s.get<double>("eps", a.eps);
   a.weight_decay = s.get<double>("weight_decay", a.weight_decay);
+  read_schedule_overrides(s, run_schedule, schedules);
   s.finish();
 }
 
@@ -79,7 +111,7 @@ void read_routes(ConfigSection& s, std::vector<RouteRule>& routes) {
   routes = rules;
 }
 
-void read_optim(ConfigSection s, OptimConfig& o) {
+void read_optim(ConfigSection s, OptimConfig& o, const ScheduleConfig& run_schedule) {
   o.kind = s.get<std::string>("kind", o.kind);
   o.lr = s.get<double>("lr", default_lr(o.kind));
   o.weight_decay = s.get<double>("weight_decay", o.weight_decay);
@@ -95,17 +127,9 @@ void read_optim(ConfigSection s, OptimConfig& o) {
   o.momentum_warmup_steps = s.get<int64_t>("momentum_warmup_steps", o.momentum_warmup_steps);
   o.momentum_start = s.get<double>("momentum_start", o.momentum_start);
   o.cautious_wd = s.get<bool>("cautious_wd", o.cautious_wd);
-  read_adamw(s.section("adamw"), o.adamw);
+  read_adamw(s.section("adamw"), o.adamw, run_schedule, o.adamw_schedules);
   read_routes(s, o.routes);
-  s.finish();
-}
-
-void read_schedule(ConfigSection s, ScheduleConfig& c) {
-  c.kind = s.get<std::string>("kind", c.kind);
-  c.warmup_steps = s.get<int64_t>("warmup_steps", c.warmup_steps);
-  c.min_lr_ratio = s.get<double>("min_lr_ratio", c.min_lr_ratio);
-  c.decay_fraction = s.get<double>("decay_fraction", c.decay_fraction);
-  c.decay_shape = s.get<std::string>("decay_shape", c.decay_shape);
+  read_schedule_overrides(s, run_schedule, o.schedules);
   s.finish();
 }
 
@@ -159,6 +183,19 @@ void read_train(ConfigSection s, TrainConfig& t) {
   validate_train(s, t);
 }
 
+// Every schedule of the run with its config key, for checks against train.steps.
+std::vector<std::pair<std::string, ScheduleConfig>> warmup_checks(const RunConfig& cfg) {
+  std::vector<std::pair<std::string, ScheduleConfig>> all = {{"schedule", cfg.schedule}};
+  auto add = [&](const std::string& prefix, const ScheduleOverrides& o) {
+    if (o.lr) all.emplace_back(prefix + "lr", *o.lr);
+    if (o.momentum) all.emplace_back(prefix + "momentum", *o.momentum);
+    if (o.weight_decay) all.emplace_back(prefix + "weight_decay", *o.weight_decay);
+  };
+  add("optim.schedules.", cfg.optim.schedules);
+  add("optim.adamw.schedules.", cfg.optim.adamw_schedules);
+  return all;
+}
+
 // Component validators throw std::invalid_argument("<key>: ..."); prefix the file.
 template <typename Fn>
 void validate_component(const std::string& origin, Fn&& fn) {
@@ -180,8 +217,8 @@ RunConfig parse_run_config(const YAML::Node& root, const std::string& origin) {
   cfg.device = top.get<std::string>("device", cfg.device);
   read_model(top.section("model"), cfg.model);
   read_data(top.section("data"), cfg.data);
-  read_optim(top.section("optim"), cfg.optim);
-  read_schedule(top.section("schedule"), cfg.schedule);
+  read_schedule(top.section("schedule"), cfg.schedule, "min_lr_ratio");
+  read_optim(top.section("optim"), cfg.optim, cfg.schedule);
   read_train(top.section("train"), cfg.train);
   top.finish();
 
@@ -190,10 +227,11 @@ RunConfig parse_run_config(const YAML::Node& root, const std::string& origin) {
   validate_component(origin, [&] { cfg.model.validate(); });
   validate_component(origin, [&] { cfg.optim.validate(); });
   validate_component(origin, [&] { cfg.schedule.validate(); });
-  if (cfg.schedule.warmup_steps > cfg.train.steps)
-    throw ConfigError("config " + origin +
-                      ": schedule.warmup_steps: " + std::to_string(cfg.schedule.warmup_steps) +
-                      " is larger than train.steps " + std::to_string(cfg.train.steps));
+  for (const auto& [key, schedule] : warmup_checks(cfg))
+    if (schedule.warmup_steps > cfg.train.steps)
+      throw ConfigError("config " + origin + ": " + key +
+                        ".warmup_steps: " + std::to_string(schedule.warmup_steps) +
+                        " is larger than train.steps " + std::to_string(cfg.train.steps));
 
   YAML::Emitter out;
   out << resolved;

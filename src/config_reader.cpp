@@ -215,6 +215,12 @@ ConfigSection ConfigSection::section(const std::string& key) {
   return ConfigSection(child, key_path(key), origin_, resolved_[key]);
 }
 
+std::optional<ConfigSection> ConfigSection::optional_section(const std::string& key) {
+  known_.insert(key);
+  if (!node_.IsMap() || !node_[key]) return std::nullopt;
+  return section(key);
+}
+
 std::vector<ConfigSection> ConfigSection::sections(const std::string& key,
                                                    const YAML::Node& fallback) {
   known_.insert(key);

@@ -206,7 +206,7 @@ void Trainer::build_model_and_optimizer() {
   torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
   model_ = Llama(cfg_.model);
   for (auto& [name, tensor] : model_->named_params()) params_.push_back({name, tensor});
-  optimizer_ = build_optimizer(cfg_.optim, params_);
+  optimizer_ = build_optimizer(cfg_.optim, params_, cfg_.schedule);
   log_->info("model: {} parameters ({} layers, d_model {}, heads {}/{} kv, ffn {}, seq_len {})",
              llama_param_count(cfg_.model), cfg_.model.n_layers, cfg_.model.d_model,
              cfg_.model.n_heads, cfg_.model.n_kv_heads, cfg_.model.ffn_dim(), cfg_.model.seq_len);
@@ -258,7 +258,7 @@ int64_t Trainer::resume_if_asked() {
 
 double Trainer::train_step(bool measure_spectra) {
   const auto& t = cfg_.train;
-  optimizer_->set_lr_multiplier(lr_multiplier(cfg_.schedule, state_.step, t.steps));
+  optimizer_->apply_schedules(state_.step, t.steps);
   optimizer_->zero_grad();
   double loss_sum = 0;
   for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
@@ -341,6 +341,10 @@ void Trainer::log_train(double loss, double seconds_this_step) {
   double tok_per_s = tokens / std::max(seconds_this_step, 1e-9);
   double mfu = tok_per_s * llama_flops_per_token(cfg_.model) / (t.peak_gflops * 1e9);
   double lr = optimizer_->parts().front()->groups().front().lr;
+  json groups = json::object();
+  for (const auto& part : optimizer_->parts())
+    for (const auto& g : part->groups())
+      groups[g.name] = {{"lr", g.lr}, {"momentum", g.momentum}, {"weight_decay", g.weight_decay}};
   metrics_->write({{"kind", "train"},
                    {"step", state_.step},
                    {"loss", loss},
@@ -348,7 +352,8 @@ void Trainer::log_train(double loss, double seconds_this_step) {
                    {"grad_norm", last_grad_norm_},
                    {"tokens", state_.tokens_seen},
                    {"tok_per_s", tok_per_s},
-                   {"mfu", mfu}});
+                   {"mfu", mfu},
+                   {"groups", groups}});
   if (state_.step % t.log_every != 0 && state_.step != t.steps) return;
   double mean_step = step_seconds_sum_ / static_cast<double>(state_.step - start_step_);
   log_->info(

@@ -101,7 +101,7 @@ TEST_CASE("AdamW matches torch::optim::AdamW over several steps", "[adamw]") {
   }
 }
 
-TEST_CASE("set_lr_multiplier changes the AdamW step size", "[adamw]") {
+TEST_CASE("apply_schedules sets the AdamW step size from the group's lr schedule", "[adamw]") {
   AdamWOptions options;
   options.lr = 0.1;
   options.weight_decay = 0;
@@ -109,13 +109,19 @@ TEST_CASE("set_lr_multiplier changes the AdamW step size", "[adamw]") {
   OptimizerSet set;
   set.add(std::make_unique<AdamW>("adamw", std::vector<NamedParam>{{"p", param}}, options));
   set_grad(param, torch::tensor({1.0f, -2.0f, 3.0f}));
-  set.set_lr_multiplier(0.5);
+  ParamGroup& group = set.parts()[0]->groups()[0];
+  group.schedules.lr = constant_schedule();
+  group.schedules.lr.warmup_steps = 2;
+  set.apply_schedules(0, 10);  // first of two warmup steps: half the peak
   CHECK(set.parts()[0]->groups()[0].lr == Approx(0.05));
   CHECK(set.parts()[0]->groups()[0].base_lr == Approx(0.1));
   set.step();
   // First step moves each element by lr * sign(g) = 0.05.
   CHECK(max_abs_diff(param, torch::tensor({-0.05f, 0.05f, -0.05f})) < 1e-6);
-  set.set_lr_multiplier(0.0);
+  group.schedules.lr.kind = "cosine";
+  group.schedules.lr.min_ratio = 0;
+  set.apply_schedules(9, 10);  // last step of a cosine to 0
+  CHECK(group.lr == 0);
   torch::Tensor before = param.detach().clone();
   set.step();
   CHECK(torch::equal(param, before));

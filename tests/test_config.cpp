@@ -205,3 +205,53 @@ optim:
   auto bad_type = write_config(dir, "g.yaml", std::string(kMinimal) + "optim: {routes: 3}\n");
   CHECK_THROWS_WITH(load_run_config(bad_type), Contains("optim.routes: expected a list"));
 }
+
+TEST_CASE("optim.schedules: per-group lr, momentum and weight-decay schedules from YAML") {
+  TempDir dir;
+  auto with = [&](const std::string& name, const std::string& extra) {
+    return write_config(dir, name, std::string(kMinimal) + extra);
+  };
+  RunConfig cfg = load_run_config(with("c.yaml", R"(
+schedule: {kind: cosine, warmup_steps: 5, min_lr_ratio: 0.1}
+optim:
+  kind: muon
+  schedules:
+    lr: {min_ratio: 0}
+    momentum: {kind: constant, warmup_steps: 3, start_ratio: 0.9}
+  adamw:
+    schedules: {weight_decay: {kind: wsd, decay_fraction: 0.5, decay_shape: sqrt}}
+)"));
+  REQUIRE(cfg.optim.schedules.lr);
+  CHECK(cfg.optim.schedules.lr->kind == "cosine");   // from `schedule`
+  CHECK(cfg.optim.schedules.lr->warmup_steps == 5);  // from `schedule`
+  CHECK(cfg.optim.schedules.lr->min_ratio == 0);     // overridden
+  REQUIRE(cfg.optim.schedules.momentum);
+  CHECK(cfg.optim.schedules.momentum->start_ratio == Approx(0.9));
+  CHECK_FALSE(cfg.optim.schedules.weight_decay);  // constant
+  REQUIRE(cfg.optim.adamw_schedules.weight_decay);
+  CHECK(cfg.optim.adamw_schedules.weight_decay->decay_shape == "sqrt");
+  CHECK_FALSE(cfg.optim.adamw_schedules.lr);  // follows `schedule`
+  RunConfig again = parse_run_config(YAML::Load(cfg.resolved_yaml), "resolved");
+  CHECK(again.resolved_yaml == cfg.resolved_yaml);
+  // Without overrides nothing about them appears in the resolved config.
+  RunConfig plain = load_run_config(with("p.yaml", ""));
+  CHECK_THAT(plain.resolved_yaml, !Contains("schedules"));
+
+  CHECK_THROWS_WITH(
+      load_run_config(with("e.yaml", "optim: {schedules: {momentm: {warmup_steps: 2}}}\n")),
+      Contains("optim.schedules.momentm: unknown key; did you mean 'optim.schedules.momentum'?"));
+  CHECK_THROWS_WITH(
+      load_run_config(with("f.yaml", "optim: {schedules: {lr: {min_lr_ratio: 0}}}\n")),
+      Contains("optim.schedules.lr.min_lr_ratio: unknown key; did you mean "
+               "'optim.schedules.lr.min_ratio'?"));
+  CHECK_THROWS_WITH(
+      load_run_config(with("g.yaml", "optim: {schedules: {weight_decay: {kind: step}}}\n")),
+      Contains("optim.schedules.weight_decay.kind: unknown 'step'"));
+  CHECK_THROWS_WITH(
+      load_run_config(with("h.yaml", "optim: {adamw: {schedules: {lr: {warmup_steps: 50}}}}\n")),
+      Contains("optim.adamw.schedules.lr.warmup_steps: 50 is larger than train.steps 10"));
+  CHECK_THROWS_WITH(load_run_config(with("i.yaml", R"(
+optim: {kind: muon, momentum_warmup_steps: 5, schedules: {momentum: {warmup_steps: 5}}}
+)")),
+                    Contains("set either it or optim.schedules.momentum"));
+}

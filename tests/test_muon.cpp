@@ -335,19 +335,6 @@ TEST_CASE("exact orthogonaliser returns the polar factor: all singular values 1"
   CHECK((p - p.transpose(0, 1)).abs().max().item<double>() < 1e-4);
 }
 
-TEST_CASE("momentum warmup goes linearly from momentum_start to momentum") {
-  muonlab::MuonOptions o;
-  o.momentum = 0.95;
-  o.momentum_start = 0.85;
-  o.momentum_warmup_steps = 10;
-  CHECK(muonlab::muon_momentum(o, 0) == Approx(0.85));
-  CHECK(muonlab::muon_momentum(o, 5) == Approx(0.90));
-  CHECK(muonlab::muon_momentum(o, 10) == Approx(0.95));
-  CHECK(muonlab::muon_momentum(o, 500) == Approx(0.95));
-  o.momentum_warmup_steps = 0;
-  CHECK(muonlab::muon_momentum(o, 1) == Approx(0.95));
-}
-
 TEST_CASE("cautious weight decay only decays entries where update and weight agree in sign") {
   torch::manual_seed(5);
   torch::Tensor w0 = torch::randn({6, 4});

@@ -337,3 +337,42 @@ TEST_CASE("build_optimizer routes hidden matrices to sgd, signgd and lion", "[re
   bad.beta2 = 1.0;
   CHECK_THROWS_WITH(build_optimizer(bad, fake_model()), Catch::Contains("optim.betas"));
 }
+
+TEST_CASE("SGD and SignGD take the scheduled momentum and weight decay of each step",
+          "[sgd][signgd][schedule]") {
+  // Momentum and weight decay follow a cosine to 0 over 2 steps: full at step 1, 0 at step 2.
+  ScheduleConfig to_zero;
+  to_zero.min_ratio = 0;
+  auto two_scheduled_steps = [&](std::unique_ptr<Optimizer> optimizer, TwoParams& params) {
+    ParamGroup& group = optimizer->groups()[0];
+    group.schedules.momentum = to_zero;
+    group.schedules.weight_decay = to_zero;
+    OptimizerSet set;
+    set.add(std::move(optimizer));
+    for (int step = 0; step < 2; ++step) {
+      params.set_grads(step + 1);
+      set.apply_schedules(step, 2);
+      set.step();
+    }
+  };
+  const double lr = 0.1, mu = 0.9, wd = 0.1;
+  TwoParams params;
+  SECTION("sgd: the second step forgets the first gradient and does not decay") {
+    two_scheduled_steps(std::make_unique<Sgd>("sgd", params.named(), SgdOptions{lr, mu, false, wd}),
+                        params);
+    for (int i = 0; i < 4; ++i) {
+      const double after_first = kMatrix0[i] * (1 - lr * wd) - lr * kMatrixGrad1[i];
+      CHECK(params.matrix.view(-1)[i].item<double>() ==
+            Approx(after_first - lr * kMatrixGrad2[i]).margin(1e-6));
+    }
+  }
+  SECTION("signgd: the second step follows the sign of the second gradient alone") {
+    two_scheduled_steps(
+        std::make_unique<SignGd>("signgd", params.named(), SignGdOptions{lr, mu, wd}), params);
+    for (int i = 0; i < 4; ++i) {
+      const double after_first = kMatrix0[i] * (1 - lr * wd) - lr * sign(kMatrixGrad1[i]);
+      CHECK(params.matrix.view(-1)[i].item<double>() ==
+            Approx(after_first - lr * sign(kMatrixGrad2[i])).margin(1e-6));
+    }
+  }
+}
