@@ -15,7 +15,7 @@ constexpr int64_t kDoubleSvdMaxElements = 1 << 20;
 
 MatrixSpectrum not_finite_spectrum() {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  return {nan, nan, nan, nan, nan, nan};
+  return {nan, nan, nan, nan, nan, nan, nan};
 }
 
 double effective_rank(const torch::Tensor& singular_values) {
@@ -43,7 +43,7 @@ std::vector<double> singular_values(const torch::Tensor& w) {
   return std::vector<double>(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
 }
 
-MatrixSpectrum matrix_spectrum(const torch::Tensor& w) {
+MatrixSpectrum matrix_spectrum(const torch::Tensor& w, std::vector<double>* values) {
   if (w.dim() != 2) {
     throw std::invalid_argument("matrix_spectrum: expected a 2-D matrix, got " +
                                 std::to_string(w.dim()) + " dims");
@@ -53,7 +53,8 @@ MatrixSpectrum matrix_spectrum(const torch::Tensor& w) {
   torch::Tensor matrix = w.detach().to(dtype);
   if (!torch::isfinite(matrix).all().item<bool>()) return not_finite_spectrum();
   if (matrix.numel() == 0) return {};
-  torch::Tensor s = at::linalg_svdvals(matrix).to(torch::kDouble);  // descending
+  torch::Tensor s = at::linalg_svdvals(matrix).to(torch::kDouble).contiguous();  // descending
+  if (values) values->assign(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
   MatrixSpectrum spectrum;
   spectrum.sigma_max = s[0].item<double>();
   if (spectrum.sigma_max <= 0) return {};

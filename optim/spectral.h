@@ -17,10 +17,14 @@ struct MatrixSpectrum {
   double eff_rank = 0;
   double condition = 0;  // sigma_max / sigma_min over the non-zero singular values
   double rms = 0;        // ||W||_F / sqrt(rows * cols)
+  // Relative bound on sigma_max's error when it was estimated (power iteration): the true value
+  // lies in [sigma_max, sigma_max * (1 + bound)]. 0 when it came from an SVD.
+  double sigma_max_bound = 0;
 };
 
-// w must be 2-D. A zero matrix gives all zeros.
-MatrixSpectrum matrix_spectrum(const torch::Tensor& w);
+// w must be 2-D. A zero matrix gives all zeros. With `values`, it also receives every singular
+// value, descending, from the same decomposition.
+MatrixSpectrum matrix_spectrum(const torch::Tensor& w, std::vector<double>* values = nullptr);
 // All singular values of a 2-D matrix, descending (for spectrum plots).
 std::vector<double> singular_values(const torch::Tensor& w);
 

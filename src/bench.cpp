@@ -1,16 +1,20 @@
-// Benchmark of fwd+bwd, optimizer steps and Newton-Schulz for one config's shapes.
+// Benchmark of fwd+bwd, optimizer steps, Newton-Schulz and the spectral record for one config.
 #include "src/bench.h"
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <functional>
 #include <map>
 #include <sstream>
+#include <utility>
 
 #include "optim/newton_schulz.h"
+#include "optim/power_iteration.h"
 #include "optim/registry.h"
+#include "optim/spectral.h"
 #include "src/precision.h"
 #include "src/runtime.h"
 
@@ -117,6 +121,85 @@ std::string bench_newton_schulz(const RunConfig& cfg, const std::vector<NamedPar
   return out;
 }
 
+// The weights the trainer's spectral record measures: every 2-D parameter.
+std::vector<torch::Tensor> spectral_matrices(const std::vector<NamedParam>& params) {
+  std::vector<torch::Tensor> matrices;
+  for (const auto& p : params)
+    if (p.param.dim() == 2) matrices.push_back(p.param.detach());
+  return matrices;
+}
+
+// Each matrix plus 1e-3 of its RMS in Gaussian noise: a stand-in for the next training step.
+std::vector<torch::Tensor> perturbed(const std::vector<torch::Tensor>& matrices) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> out;
+  for (const auto& m : matrices)
+    out.push_back(m + 1e-3 * m.square().mean().sqrt() * torch::randn_like(m));
+  return out;
+}
+
+// Power iterations over all matrices from the given start vectors (updated), and how many of
+// them did not converge.
+std::pair<int, int> power_iterations(const std::vector<torch::Tensor>& matrices,
+                                     std::vector<torch::Tensor>& vectors) {
+  int total = 0, unconverged = 0;
+  for (size_t i = 0; i < matrices.size(); ++i) {
+    const PowerIterationResult r = power_sigma_max(matrices[i], vectors[i]);
+    total += r.iterations;
+    unconverged += r.converged ? 0 : 1;
+  }
+  return {total, unconverged};
+}
+
+// Largest relative deviation of the power-iteration sigma_max from the SVD's over the matrices.
+double largest_sigma_deviation(const std::vector<torch::Tensor>& matrices,
+                               std::vector<torch::Tensor> vectors) {
+  double largest = 0;
+  for (size_t i = 0; i < matrices.size(); ++i) {
+    const double svd = matrix_spectrum(matrices[i]).sigma_max;
+    const double power = matrix_spectrum_power(matrices[i], vectors[i]).sigma_max;
+    largest = std::max(largest, std::abs(power - svd) / svd);
+  }
+  return largest;
+}
+
+// Cost of one spectral record of the weights: full svdvals (matrix_spectrum) against power
+// iteration from cold starts and from the vectors of the previous record (warm, after a small
+// perturbation of the weights). The warm timing restarts from the same vectors on every repeat.
+std::string bench_spectral_record(const std::vector<NamedParam>& params, double fwd_bwd,
+                                  int repeats) {
+  const std::vector<torch::Tensor> matrices = spectral_matrices(params);
+  const std::vector<torch::Tensor> next = perturbed(matrices);
+  const size_t n = matrices.size();
+  std::vector<torch::Tensor> previous(n);
+  const std::pair<int, int> cold_iterations = power_iterations(matrices, previous);
+  const double svd = median_seconds(repeats, [&] {
+    for (const auto& m : next) matrix_spectrum(m);
+  });
+  const double cold = median_seconds(repeats, [&] {
+    std::vector<torch::Tensor> vectors(n);
+    for (size_t i = 0; i < n; ++i) matrix_spectrum_power(next[i], vectors[i]);
+  });
+  const double warm = median_seconds(repeats, [&] {
+    std::vector<torch::Tensor> vectors = previous;  // handles: the calls rebind, never write
+    for (size_t i = 0; i < n; ++i) matrix_spectrum_power(next[i], vectors[i]);
+  });
+  std::vector<torch::Tensor> warm_vectors = previous;
+  const std::pair<int, int> warm_iterations = power_iterations(next, warm_vectors);
+  std::string out = line(
+      "spectral record (%zu matrices): svdvals %.2f ms, power cold %.2f ms, "
+      "power warm %.2f ms (median of %d)",
+      n, 1e3 * svd, 1e3 * cold, 1e3 * warm, repeats);
+  out += line(
+      "  vs fwd+bwd: %.1f%% / %.1f%% / %.1f%%; power iterations: cold %d (%d unconverged), "
+      "warm %d (%d unconverged)",
+      100 * svd / fwd_bwd, 100 * cold / fwd_bwd, 100 * warm / fwd_bwd, cold_iterations.first,
+      cold_iterations.second, warm_iterations.first, warm_iterations.second);
+  out += line("  warm power sigma_max vs svdvals: largest relative deviation %.1e",
+              largest_sigma_deviation(next, previous));
+  return out;
+}
+
 }  // namespace
 
 std::string run_bench(const RunConfig& cfg, const BenchOptions& options) {
@@ -138,6 +221,7 @@ std::string run_bench(const RunConfig& cfg, const BenchOptions& options) {
               tokens / fwd_bwd, tokens * llama_flops_per_token(cfg.model) / fwd_bwd / 1e9);
   out += bench_optimizers(cfg, params, fwd_bwd, options.repeats) + "\n";
   out += bench_newton_schulz(cfg, params, fwd_bwd, options.repeats);
+  out += "\n" + bench_spectral_record(params, fwd_bwd, options.repeats);
   return out;
 }
 

@@ -149,6 +149,8 @@ void validate_train(ConfigSection& s, const TrainConfig& t) {
   if (t.spectrum_every < 0) s.fail("spectrum_every", "must be >= 0 (0 disables)");
   if (t.spectrum_every > 0 && (t.spectral_every == 0 || t.spectrum_every % t.spectral_every != 0))
     s.fail("spectrum_every", "must be a multiple of train.spectral_every");
+  if (t.spectral_method != "svd" && t.spectral_method != "power")
+    s.fail("spectral_method", "unknown '" + t.spectral_method + "'; use svd or power");
   if (t.keep_every < 0) s.fail("keep_every", "must be >= 0 (0 = keep only the newest keep_last)");
   if (t.ckpt_every < 0) s.fail("ckpt_every", "must be >= 0 (0 = only at the end)");
   if (t.grad_clip < 0) s.fail("grad_clip", "must be >= 0 (0 disables clipping)");
@@ -172,6 +174,7 @@ void read_train(ConfigSection s, TrainConfig& t) {
   t.eval_batches = s.get<int64_t>("eval_batches", t.eval_batches);
   t.spectral_every = s.get<int64_t>("spectral_every", t.spectral_every);
   t.spectrum_every = s.get<int64_t>("spectrum_every", t.spectrum_every);
+  t.spectral_method = s.get<std::string>("spectral_method", t.spectral_method);
   t.ckpt_every = s.get<int64_t>("ckpt_every", t.ckpt_every);
   t.keep_last = s.get<int64_t>("keep_last", t.keep_last);
   t.keep_every = s.get<int64_t>("keep_every", t.keep_every);

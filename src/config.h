@@ -30,9 +30,10 @@ struct TrainConfig {
   int64_t log_every = 10;
   int64_t eval_every = 100;
   int64_t eval_batches = 20;
-  int64_t spectral_every = 100;  // 0 disables
-  int64_t spectrum_every = 0;    // full singular value lists every N steps; 0 = never
-  int64_t ckpt_every = 200;      // 0 = only at the end
+  int64_t spectral_every = 100;         // 0 disables
+  int64_t spectrum_every = 0;           // full singular value lists every N steps; 0 = never
+  std::string spectral_method = "svd";  // svd (all figures) | power (sigma_max by power iteration)
+  int64_t ckpt_every = 200;             // 0 = only at the end
   int64_t keep_last = 3;
   int64_t keep_every = 0;  // also keep every checkpoint whose step is a multiple; 0 = none
   std::string on_nonfinite = "stop";  // stop | skip_step

@@ -19,11 +19,11 @@
 #include "data/batch_loader.h"
 #include "data/tokenizer.h"
 #include "optim/grad_clip.h"
-#include "optim/spectral.h"
 #include "src/checkpoint.h"
 #include "src/metrics.h"
 #include "src/precision.h"
 #include "src/runtime.h"
+#include "src/spectral_recorder.h"
 
 namespace muonlab {
 namespace fs = std::filesystem;
@@ -98,15 +98,14 @@ bool is_structural_key(const std::string& key) {
          key == "train.batch_size" || key == "train.grad_accum" || key == "data.train";
 }
 
-json spectrum_json(const MatrixSpectrum& s) {
-  return {{"stable_rank", s.stable_rank}, {"sigma_max", s.sigma_max}, {"fro_norm", s.fro_norm},
-          {"eff_rank", s.eff_rank},       {"condition", s.condition}, {"rms", s.rms}};
-}
-
 class Trainer {
  public:
   Trainer(const RunConfig& cfg, const TrainOptions& options)
-      : cfg_(cfg), options_(options), run_dir_(cfg.train.out_dir), store_(run_dir_) {}
+      : cfg_(cfg),
+        options_(options),
+        run_dir_(cfg.train.out_dir),
+        store_(run_dir_),
+        spectral_(cfg.train.spectral_method, cfg.train.spectrum_every) {}
 
   TrainSummary run();
 
@@ -135,6 +134,7 @@ class Trainer {
   Llama model_{nullptr};
   std::vector<NamedParam> params_;
   std::unique_ptr<OptimizerSet> optimizer_;
+  SpectralRecorder spectral_;
   TrainState state_;
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
@@ -293,29 +293,9 @@ double Trainer::train_step(bool measure_spectra) {
 }
 
 void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before) {
-  torch::NoGradGuard no_grad;
-  auto start = Clock::now();
-  json matrices = json::array();
-  for (const auto& p : params_) {
-    if (p.param.dim() != 2) continue;
-    json m = spectrum_json(matrix_spectrum(p.param.detach()));
-    m["name"] = p.name;
-    m["shape"] = {p.param.size(0), p.param.size(1)};
-    auto it = before.find(p.name);
-    if (it != before.end())
-      m["update"] = spectrum_json(matrix_spectrum(p.param.detach() - it->second));
-    matrices.push_back(std::move(m));
-  }
   // The record describes the weights after `step` updates (state_.step is incremented after).
   int64_t step = before.empty() ? state_.step : state_.step + 1;
-  if (cfg_.train.spectrum_every > 0 && step % cfg_.train.spectrum_every == 0) {
-    for (size_t i = 0, m = 0; i < params_.size(); ++i)
-      if (params_[i].param.dim() == 2)
-        matrices[m++]["singular_values"] = singular_values(params_[i].param);
-  }
-  double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  metrics_->write(
-      {{"kind", "spectral"}, {"step", step}, {"seconds", seconds}, {"matrices", matrices}});
+  metrics_->write(spectral_.record(params_, before, step));
 }
 
 double Trainer::evaluate() {

@@ -43,6 +43,10 @@ TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every 
   REQUIRE(train_records.size() == 80);
   for (auto key : {"loss", "lr", "grad_norm", "tokens", "tok_per_s", "mfu"})
     CHECK(train_records.back().contains(key));
+  const auto& groups = train_records.back()["groups"];
+  CHECK(groups["adamw"]["lr"] == train_records.back()["lr"]);
+  CHECK(groups["adamw"]["momentum"].get<double>() == Approx(0.9));  // beta1
+  CHECK(groups["aux_adamw"]["weight_decay"].get<double>() == Approx(0.1));
   CHECK(train_records.back()["tokens"] == 80 * 8 * 32);
 
   auto spectral = records(out, "spectral");
@@ -72,6 +76,48 @@ TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every 
   CHECK(fs::exists(out + "/config.yaml"));
   CHECK(fs::exists(out + "/train.log"));
   CHECK(fs::exists(out + "/checkpoints/step_0000080/manifest.json"));
+}
+
+TEST_CASE("spectral_method power gives svd's sigma_max and stable rank without changing training") {
+  TempDir runs;
+  const std::string common =
+      "--set optim.kind=muon --set train.steps=40 --set train.eval_every=40 "
+      "--set train.spectral_every=10 --set train.spectrum_every=20";
+  auto svd = train(runs.str("svd"), common);
+  auto power = train(runs.str("power"), common + " --set train.spectral_method=power");
+  INFO(svd.output << power.output);
+  REQUIRE(svd.exit_code == 0);
+  REQUIRE(power.exit_code == 0);
+  CHECK(train_losses(runs.str("svd")) == train_losses(runs.str("power")));
+  auto exact = records(runs.str("svd"), "spectral");
+  auto cheap = records(runs.str("power"), "spectral");
+  REQUIRE(exact.size() == 5);
+  REQUIRE(cheap.size() == 5);
+  CHECK(cheap[1]["method"] == "power");
+  for (size_t r = 0; r < exact.size(); ++r) {
+    const bool full = cheap[r]["step"].get<int64_t>() % 20 == 0;  // spectrum steps use the SVD
+    for (size_t i = 0; i < exact[r]["matrices"].size(); ++i) {
+      const auto& e = exact[r]["matrices"][i];
+      const auto& c = cheap[r]["matrices"][i];
+      INFO("step " << cheap[r]["step"] << " " << c["name"]);
+      CHECK(c["sigma_max"].get<double>() == Approx(e["sigma_max"].get<double>()).epsilon(1e-3));
+      CHECK(c["stable_rank"].get<double>() == Approx(e["stable_rank"].get<double>()).epsilon(2e-3));
+      CHECK(c["fro_norm"].get<double>() == Approx(e["fro_norm"].get<double>()).epsilon(1e-9));
+      CHECK(c["eff_rank"].is_null() != full);
+      if (!full) {  // weights: a separated top singular value, so the bound brackets the truth
+        const double bound = c["sigma_max_bound"].get<double>();
+        CHECK(bound < 1e-2);
+        CHECK(e["sigma_max"].get<double>() <= c["sigma_max"].get<double>() * (1 + bound));
+      }
+      if (!e.contains("update")) continue;
+      // Muon's updates crowd their singular values near the top, where the iteration can stall a
+      // little below sigma_max (there the residual bound is not guaranteed to bracket it).
+      const double truth = e["update"]["sigma_max"].get<double>();
+      const double estimate = c["update"]["sigma_max"].get<double>();
+      CHECK(estimate == Approx(truth).epsilon(1e-2));
+      CHECK(estimate <= truth * (1 + 1e-9));
+    }
+  }
 }
 
 TEST_CASE("N steps straight equal N/2 + resume + N/2, bit for bit") {

@@ -1,0 +1,63 @@
+// The spectral record: per-matrix figures of weights and updates, by SVD or power iteration.
+#include "src/spectral_recorder.h"
+
+#include <chrono>
+#include <stdexcept>
+#include <utility>
+
+#include "optim/power_iteration.h"
+
+namespace muonlab {
+
+using nlohmann::json;
+
+json spectrum_json(const MatrixSpectrum& s) {
+  json figures = {{"stable_rank", s.stable_rank}, {"sigma_max", s.sigma_max},
+                  {"fro_norm", s.fro_norm},       {"eff_rank", s.eff_rank},
+                  {"condition", s.condition},     {"rms", s.rms}};
+  if (s.sigma_max_bound != 0) figures["sigma_max_bound"] = s.sigma_max_bound;
+  return figures;
+}
+
+SpectralRecorder::SpectralRecorder(std::string method, int64_t spectrum_every)
+    : method_(std::move(method)), spectrum_every_(spectrum_every) {
+  if (method_ != "svd" && method_ != "power")
+    throw std::invalid_argument("train.spectral_method: unknown '" + method_ +
+                                "'; use svd or power");
+}
+
+MatrixSpectrum SpectralRecorder::measure(const std::string& key, const torch::Tensor& matrix,
+                                         std::vector<double>* values) {
+  if (values || method_ == "svd") return matrix_spectrum(matrix, values);
+  return matrix_spectrum_power(matrix, warm_start_[key], kSpectralPowerTolerance);
+}
+
+json SpectralRecorder::record(const std::vector<NamedParam>& params,
+                              const std::map<std::string, torch::Tensor>& before, int64_t step) {
+  torch::NoGradGuard no_grad;
+  const auto start = std::chrono::steady_clock::now();
+  const bool with_values = spectrum_every_ > 0 && step % spectrum_every_ == 0;
+  json matrices = json::array();
+  for (const auto& p : params) {
+    if (p.param.dim() != 2) continue;
+    const torch::Tensor weight = p.param.detach();
+    std::vector<double> values;
+    json m = spectrum_json(measure(p.name, weight, with_values ? &values : nullptr));
+    m["name"] = p.name;
+    m["shape"] = {p.param.size(0), p.param.size(1)};
+    if (with_values) m["singular_values"] = values;
+    auto it = before.find(p.name);
+    if (it != before.end())
+      m["update"] = spectrum_json(measure(p.name + ".update", weight - it->second, nullptr));
+    matrices.push_back(std::move(m));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return {{"kind", "spectral"},
+          {"step", step},
+          {"method", method_},
+          {"seconds", seconds},
+          {"matrices", matrices}};
+}
+
+}  // namespace muonlab

@@ -1,0 +1,48 @@
+// Builds the `spectral` metrics record: for every 2-D parameter, the spectral figures of the
+// weight and of the update just applied, by full SVD (train.spectral_method: svd) or with sigma_max
+// from warm-started power iteration (power: stable rank, sigma_max with its error bound
+// `sigma_max_bound`, Frobenius norm and RMS; effective rank and condition number are null), plus
+// every singular value on spectrum_every steps (measured by one SVD, which then also gives the full
+// figures). It keeps the power iteration's vectors between records; they are not checkpointed, so
+// after a resume the first record starts cold and agrees with an uninterrupted run within the
+// iteration's tolerance. It does not decide when to measure (the trainer does) nor write the
+// record.
+#pragma once
+#include <torch/torch.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "optim/optimizer.h"
+#include "optim/spectral.h"
+
+namespace muonlab {
+
+// Relative tolerance of the power iteration's sigma_max.
+constexpr double kSpectralPowerTolerance = 1e-4;
+
+nlohmann::json spectrum_json(const MatrixSpectrum& s);
+
+class SpectralRecorder {
+ public:
+  // `method`: svd | power. `spectrum_every`: steps whose records list all singular values (0 =
+  // never).
+  SpectralRecorder(std::string method, int64_t spectrum_every);
+  // The record for the weights after `step` updates; `before` maps parameter names to their
+  // weights before this step's update (empty: no update figures, e.g. at step 0).
+  nlohmann::json record(const std::vector<NamedParam>& params,
+                        const std::map<std::string, torch::Tensor>& before, int64_t step);
+
+ private:
+  // Figures of `matrix`; with `values`, also all its singular values (from the same SVD).
+  MatrixSpectrum measure(const std::string& key, const torch::Tensor& matrix,
+                         std::vector<double>* values);
+
+  std::string method_;
+  int64_t spectrum_every_;
+  std::map<std::string, torch::Tensor> warm_start_;  // power iteration vector per matrix
+};
+
+}  // namespace muonlab
