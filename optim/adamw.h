@@ -1,5 +1,7 @@
 // AdamW: bias-corrected Adam moments, eps outside the square root, decoupled weight decay
 // applied only to parameters with 2 or more dimensions. Matches torch::optim::AdamW's math.
+// beta1 is the group's momentum, so it can be scheduled; the bias correction 1 - beta1^t then uses
+// the current beta1 (as PyTorch does), not the product of the past ones.
 #pragma once
 #include "optim/optimizer.h"
 

@@ -137,7 +137,7 @@ PowerIterationResult lanczos_cycle(const torch::Tensor& matrix, torch::Tensor& x
     if (result.converged || exhausted) break;
   }
   torch::Tensor y = torch::mv(basis.narrow(0, 0, pair.coefficients.size(0)).t(),
-                              pair.coefficients.to(matrix.scalar_type()));
+                              pair.coefficients.to(matrix.options()));
   const double norm = y.norm().item<double>();
   x = norm > 0 ? y / norm : torch::Tensor();
   return result;

@@ -96,6 +96,11 @@ double main_momentum(const OptimConfig& cfg) {
   return cfg.momentum;
 }
 
+// The config key that sets main_momentum.
+std::string main_momentum_key(const OptimConfig& cfg) {
+  return cfg.kind == "adamw" || cfg.kind == "lion" ? "optim.betas" : "optim.momentum";
+}
+
 void validate_overrides(const ScheduleOverrides& o, const std::string& prefix, double momentum) {
   if (o.lr) o.lr->validate(prefix + "lr.", "min_ratio");
   if (o.weight_decay) o.weight_decay->validate(prefix + "weight_decay.", "min_ratio");
@@ -114,7 +119,7 @@ void validate_momentum_warmup(const OptimConfig& cfg) {
   if (cfg.schedules.momentum)
     throw std::invalid_argument(
         "optim.momentum_warmup_steps: set either it or optim.schedules.momentum, not both");
-  require(main_momentum(cfg) > 0, "optim.momentum", "> 0 for a momentum warmup",
+  require(main_momentum(cfg) > 0, main_momentum_key(cfg), "> 0 for a momentum warmup",
           main_momentum(cfg));
 }
 

@@ -21,7 +21,7 @@ struct ScheduleConfig {
   // the name the floor has in that section (min_lr_ratio in the run's `schedule`).
   void validate(const std::string& prefix = "schedule.",
                 const std::string& min_key = "min_lr_ratio") const;
-  // A short description for the run log, e.g. "cosine, warmup 50, floor 0.1".
+  // A short description for the run log, e.g. "cosine, warmup 50, floor x0.1".
   std::string describe() const;
 };
 

@@ -49,7 +49,8 @@ MatrixSpectrum matrix_spectrum(const torch::Tensor& w, std::vector<double>* valu
                                 std::to_string(w.dim()) + " dims");
   }
   torch::NoGradGuard no_grad;
-  const auto dtype = w.numel() <= kDoubleSvdMaxElements ? torch::kDouble : torch::kFloat;
+  const bool small = w.numel() <= kDoubleSvdMaxElements;
+  const auto dtype = small || values ? torch::kDouble : torch::kFloat;
   torch::Tensor matrix = w.detach().to(dtype);
   if (!torch::isfinite(matrix).all().item<bool>()) return not_finite_spectrum();
   if (matrix.numel() == 0) return {};

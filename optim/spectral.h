@@ -23,7 +23,7 @@ struct MatrixSpectrum {
 };
 
 // w must be 2-D. A zero matrix gives all zeros. With `values`, it also receives every singular
-// value, descending, from the same decomposition.
+// value, descending, from the same decomposition (then always in fp64; empty if w is not finite).
 MatrixSpectrum matrix_spectrum(const torch::Tensor& w, std::vector<double>* values = nullptr);
 // All singular values of a 2-D matrix, descending (for spectrum plots).
 std::vector<double> singular_values(const torch::Tensor& w);

@@ -228,8 +228,8 @@ RunConfig parse_run_config(const YAML::Node& root, const std::string& origin) {
   if (cfg.threads < 0) top.fail("threads", "must be >= 0 (0 = all cores)");
   if (cfg.device != "cpu") top.fail("device", "only 'cpu' is supported by this build");
   validate_component(origin, [&] { cfg.model.validate(); });
+  validate_component(origin, [&] { cfg.schedule.validate(); });  // before optim's copies of it
   validate_component(origin, [&] { cfg.optim.validate(); });
-  validate_component(origin, [&] { cfg.schedule.validate(); });
   for (const auto& [key, schedule] : warmup_checks(cfg))
     if (schedule.warmup_steps > cfg.train.steps)
       throw ConfigError("config " + origin + ": " + key +

@@ -217,7 +217,7 @@ ConfigSection ConfigSection::section(const std::string& key) {
 
 std::optional<ConfigSection> ConfigSection::optional_section(const std::string& key) {
   known_.insert(key);
-  if (!node_.IsMap() || !node_[key]) return std::nullopt;
+  if (!node_.IsMap() || !node_[key] || node_[key].IsNull()) return std::nullopt;
   return section(key);
 }
 

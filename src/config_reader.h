@@ -42,8 +42,8 @@ class ConfigSection {
   T require(const std::string& key);
   // A nested mapping (empty if absent).
   ConfigSection section(const std::string& key);
-  // A nested mapping only if the YAML has it (the key is valid here either way); absent ones
-  // leave no trace in the resolved config.
+  // A nested mapping only if the YAML has it, not null (the key is valid here either way; null
+  // removes one inherited from a base file); absent ones leave no trace in the resolved config.
   std::optional<ConfigSection> optional_section(const std::string& key);
   // A list of mappings, each a section at "key[i]"; `fallback` (a YAML sequence) stands in
   // when the key is absent, so defaults show in the resolved config too.

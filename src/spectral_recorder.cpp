@@ -12,11 +12,8 @@ namespace muonlab {
 using nlohmann::json;
 
 json spectrum_json(const MatrixSpectrum& s) {
-  json figures = {{"stable_rank", s.stable_rank}, {"sigma_max", s.sigma_max},
-                  {"fro_norm", s.fro_norm},       {"eff_rank", s.eff_rank},
-                  {"condition", s.condition},     {"rms", s.rms}};
-  if (s.sigma_max_bound != 0) figures["sigma_max_bound"] = s.sigma_max_bound;
-  return figures;
+  return {{"stable_rank", s.stable_rank}, {"sigma_max", s.sigma_max}, {"fro_norm", s.fro_norm},
+          {"eff_rank", s.eff_rank},       {"condition", s.condition}, {"rms", s.rms}};
 }
 
 SpectralRecorder::SpectralRecorder(std::string method, int64_t spectrum_every)
@@ -26,10 +23,13 @@ SpectralRecorder::SpectralRecorder(std::string method, int64_t spectrum_every)
                                 "'; use svd or power");
 }
 
-MatrixSpectrum SpectralRecorder::measure(const std::string& key, const torch::Tensor& matrix,
-                                         std::vector<double>* values) {
-  if (values || method_ == "svd") return matrix_spectrum(matrix, values);
-  return matrix_spectrum_power(matrix, warm_start_[key], kSpectralPowerTolerance);
+json SpectralRecorder::measure(const std::string& key, const torch::Tensor& matrix, bool exact,
+                               std::vector<double>* values) {
+  if (exact || method_ == "svd") return spectrum_json(matrix_spectrum(matrix, values));
+  const MatrixSpectrum s = matrix_spectrum_power(matrix, warm_start_[key], kSpectralPowerTolerance);
+  json figures = spectrum_json(s);
+  figures["sigma_max_bound"] = s.sigma_max_bound;
+  return figures;
 }
 
 json SpectralRecorder::record(const std::vector<NamedParam>& params,
@@ -42,13 +42,13 @@ json SpectralRecorder::record(const std::vector<NamedParam>& params,
     if (p.param.dim() != 2) continue;
     const torch::Tensor weight = p.param.detach();
     std::vector<double> values;
-    json m = spectrum_json(measure(p.name, weight, with_values ? &values : nullptr));
+    json m = measure(p.name, weight, with_values, with_values ? &values : nullptr);
     m["name"] = p.name;
     m["shape"] = {p.param.size(0), p.param.size(1)};
     if (with_values) m["singular_values"] = values;
     auto it = before.find(p.name);
     if (it != before.end())
-      m["update"] = spectrum_json(measure(p.name + ".update", weight - it->second, nullptr));
+      m["update"] = measure(p.name + ".update", weight - it->second, with_values, nullptr);
     matrices.push_back(std::move(m));
   }
   const double seconds =

@@ -1,12 +1,12 @@
 // Builds the `spectral` metrics record: for every 2-D parameter, the spectral figures of the
 // weight and of the update just applied, by full SVD (train.spectral_method: svd) or with sigma_max
-// from warm-started power iteration (power: stable rank, sigma_max with its error bound
-// `sigma_max_bound`, Frobenius norm and RMS; effective rank and condition number are null), plus
-// every singular value on spectrum_every steps (measured by one SVD, which then also gives the full
-// figures). It keeps the power iteration's vectors between records; they are not checkpointed, so
-// after a resume the first record starts cold and agrees with an uninterrupted run within the
-// iteration's tolerance. It does not decide when to measure (the trainer does) nor write the
-// record.
+// from warm-started power iteration (power: sigma_max with its error bound `sigma_max_bound`,
+// stable rank from it and the exact Frobenius norm, RMS; effective rank and condition number are
+// null). On spectrum_every steps every figure, of weights and updates, comes from an SVD, and the
+// weights' singular values are listed. The power iteration's vectors are kept between records but
+// not checkpointed: after a resume the first record starts cold, so its estimates can differ from
+// an uninterrupted run's in the digits below the estimate's error. It does not decide when to
+// measure (the trainer does) nor write the record.
 #pragma once
 #include <torch/torch.h>
 
@@ -36,8 +36,9 @@ class SpectralRecorder {
                         const std::map<std::string, torch::Tensor>& before, int64_t step);
 
  private:
-  // Figures of `matrix`; with `values`, also all its singular values (from the same SVD).
-  MatrixSpectrum measure(const std::string& key, const torch::Tensor& matrix,
+  // Figures of `matrix` as JSON, by SVD if `exact` or the method is svd; with `values`, also all
+  // its singular values (from the same SVD).
+  nlohmann::json measure(const std::string& key, const torch::Tensor& matrix, bool exact,
                          std::vector<double>* values);
 
   std::string method_;

@@ -156,7 +156,8 @@ TEST_CASE("the CLI exits non-zero with one line naming the key") {
 }
 
 TEST_CASE("the shipped configs load") {
-  for (auto name : {"configs/tiny.yaml", "configs/kjv-adamw.yaml", "configs/kjv-muon.yaml"}) {
+  for (auto name : {"configs/tiny.yaml", "configs/kjv-adamw.yaml", "configs/kjv-muon.yaml",
+                    "configs/kjv-muon-wsd.yaml"}) {
     INFO(name);
     RunConfig cfg = load_run_config(muonlab::test::source_path(name));
     CHECK(cfg.train.steps > 0);
@@ -254,4 +255,19 @@ optim:
 optim: {kind: muon, momentum_warmup_steps: 5, schedules: {momentum: {warmup_steps: 5}}}
 )")),
                     Contains("set either it or optim.schedules.momentum"));
+  // null removes a schedule (e.g. one inherited from a base file).
+  RunConfig nulled = load_run_config(with("j.yaml", R"(
+optim: {kind: muon, momentum_warmup_steps: 5, schedules: {momentum: null}}
+)"));
+  CHECK_FALSE(nulled.optim.schedules.momentum);
+  CHECK(nulled.optim.momentum_warmup_steps == 5);
+  // A bad run schedule is reported under its own key, not under the copy in optim.schedules.lr.
+  CHECK_THROWS_WITH(load_run_config(with("k.yaml", R"(
+schedule: {kind: cosin}
+optim: {schedules: {lr: {min_ratio: 0}}}
+)")),
+                    Contains(": schedule.kind: unknown 'cosin'"));
+  CHECK_THROWS_WITH(
+      load_run_config(with("l.yaml", "optim: {betas: [0, 0.95], momentum_warmup_steps: 5}\n")),
+      Contains("optim.betas: must be > 0 for a momentum warmup"));
 }

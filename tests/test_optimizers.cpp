@@ -376,3 +376,66 @@ TEST_CASE("SGD and SignGD take the scheduled momentum and weight decay of each s
     }
   }
 }
+
+TEST_CASE("AdamW, Lion and Muon take the scheduled momentum of each step", "[schedule]") {
+  ScheduleConfig to_zero;  // cosine to 0 over 2 steps: full at step 1, 0 at step 2
+  to_zero.min_ratio = 0;
+  ScheduleConfig half_then_full = constant_schedule();  // warmup over 2 steps from 0: 0.5, 1
+  half_then_full.warmup_steps = 2;
+  auto two_steps = [](std::unique_ptr<Optimizer> optimizer, const ScheduleConfig& momentum,
+                      TwoParams& params) {
+    optimizer->groups()[0].schedules.momentum = momentum;
+    OptimizerSet set;
+    set.add(std::move(optimizer));
+    for (int step = 0; step < 2; ++step) {
+      params.set_grads(step + 1);
+      set.apply_schedules(step, 2);
+      set.step();
+    }
+  };
+  const double lr = 0.1;
+  TwoParams params;
+  SECTION("adamw: beta1 0 at step 2 uses the second gradient alone, bias correction 1") {
+    AdamWOptions options;
+    options.lr = lr;
+    options.weight_decay = 0;
+    two_steps(std::make_unique<AdamW>("adamw", params.named(), options), to_zero, params);
+    const double b2 = options.beta2, eps = options.eps;
+    for (int i = 0; i < 4; ++i) {
+      const double g1 = kMatrixGrad1[i], g2 = kMatrixGrad2[i];
+      const double after_first = kMatrix0[i] - lr * g1 / (std::abs(g1) + eps);
+      const double v = b2 * (1 - b2) * g1 * g1 + (1 - b2) * g2 * g2;
+      const double expected = after_first - lr * g2 / (std::sqrt(v / (1 - b2 * b2)) + eps);
+      CHECK(params.matrix.view(-1)[i].item<double>() == Approx(expected).margin(1e-5));
+    }
+  }
+  SECTION("lion: beta2 (the momentum EMA) is 0.495 at step 1, 0.99 at step 2") {
+    two_steps(std::make_unique<Lion>("lion", params.named(), LionOptions{lr, 0.9, 0.99, 0.0}),
+              half_then_full, params);
+    for (int i = 0; i < 4; ++i) {
+      const double g1 = kMatrixGrad1[i], g2 = kMatrixGrad2[i];
+      const double m = (1 - 0.495) * g1;  // after step 1
+      const double expected = kMatrix0[i] - lr * sign(g1) - lr * sign(0.9 * m + 0.1 * g2);
+      CHECK(params.matrix.view(-1)[i].item<double>() == Approx(expected).margin(1e-6));
+    }
+  }
+  SECTION("muon: momentum 0 at step 2 steps like a fresh Muon without momentum") {
+    MuonOptions options;
+    options.lr = lr;
+    options.ns_bf16 = false;
+    TwoParams matrix_only;
+    std::vector<NamedParam> named = {{"w", matrix_only.matrix}};
+    two_steps(std::make_unique<Muon>("muon", named, options), to_zero, matrix_only);
+    // Reference: step 1 as configured, then a fresh momentum-0 Muon on the second gradient.
+    TwoParams reference;
+    Muon first("muon", {{"w", reference.matrix}}, options);
+    reference.set_grads(1);
+    first.step();
+    options.momentum = 0;
+    Muon fresh("muon", {{"w", reference.matrix}}, options);
+    reference.set_grads(2);
+    fresh.step();
+    CHECK(max_abs_diff(matrix_only.matrix, reference.matrix) < 1e-6);
+    CHECK(max_abs_diff(matrix_only.matrix, torch::tensor(kMatrix0).view({2, 2})) > 1e-3);
+  }
+}
