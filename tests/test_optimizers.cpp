@@ -338,22 +338,39 @@ TEST_CASE("build_optimizer routes hidden matrices to sgd, signgd and lion", "[re
   CHECK_THROWS_WITH(build_optimizer(bad, fake_model()), Catch::Contains("optim.betas"));
 }
 
+namespace {
+
+// Over 2 steps: full at step 1, 0 at step 2.
+ScheduleConfig cosine_to_zero() {
+  ScheduleConfig cfg;
+  cfg.min_ratio = 0;
+  return cfg;
+}
+
+// Two steps of `optimizer` on `params` (gradients 1 and 2) with its group's momentum and weight
+// decay following the given schedules over those 2 steps.
+void two_steps_with(std::unique_ptr<Optimizer> optimizer, const ScheduleConfig& momentum,
+                    const ScheduleConfig& weight_decay, TwoParams& params) {
+  ParamGroup& group = optimizer->groups()[0];
+  group.schedules.momentum = momentum;
+  group.schedules.weight_decay = weight_decay;
+  OptimizerSet set;
+  set.add(std::move(optimizer));
+  for (int step = 0; step < 2; ++step) {
+    params.set_grads(step + 1);
+    set.apply_schedules(step, 2);
+    set.step();
+  }
+}
+
+}  // namespace
+
 TEST_CASE("SGD and SignGD take the scheduled momentum and weight decay of each step",
           "[sgd][signgd][schedule]") {
   // Momentum and weight decay follow a cosine to 0 over 2 steps: full at step 1, 0 at step 2.
-  ScheduleConfig to_zero;
-  to_zero.min_ratio = 0;
+  const ScheduleConfig to_zero = cosine_to_zero();
   auto two_scheduled_steps = [&](std::unique_ptr<Optimizer> optimizer, TwoParams& params) {
-    ParamGroup& group = optimizer->groups()[0];
-    group.schedules.momentum = to_zero;
-    group.schedules.weight_decay = to_zero;
-    OptimizerSet set;
-    set.add(std::move(optimizer));
-    for (int step = 0; step < 2; ++step) {
-      params.set_grads(step + 1);
-      set.apply_schedules(step, 2);
-      set.step();
-    }
+    two_steps_with(std::move(optimizer), to_zero, to_zero, params);
   };
   const double lr = 0.1, mu = 0.9, wd = 0.1;
   TwoParams params;
@@ -378,20 +395,12 @@ TEST_CASE("SGD and SignGD take the scheduled momentum and weight decay of each s
 }
 
 TEST_CASE("AdamW, Lion and Muon take the scheduled momentum of each step", "[schedule]") {
-  ScheduleConfig to_zero;  // cosine to 0 over 2 steps: full at step 1, 0 at step 2
-  to_zero.min_ratio = 0;
+  const ScheduleConfig to_zero = cosine_to_zero();
   ScheduleConfig half_then_full = constant_schedule();  // warmup over 2 steps from 0: 0.5, 1
   half_then_full.warmup_steps = 2;
   auto two_steps = [](std::unique_ptr<Optimizer> optimizer, const ScheduleConfig& momentum,
                       TwoParams& params) {
-    optimizer->groups()[0].schedules.momentum = momentum;
-    OptimizerSet set;
-    set.add(std::move(optimizer));
-    for (int step = 0; step < 2; ++step) {
-      params.set_grads(step + 1);
-      set.apply_schedules(step, 2);
-      set.step();
-    }
+    two_steps_with(std::move(optimizer), momentum, constant_schedule(), params);
   };
   const double lr = 0.1;
   TwoParams params;
