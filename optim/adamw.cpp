@@ -25,16 +25,13 @@ void AdamW::step() {
   const double b1 = group.momentum, b2 = options_.beta2;
   const double bias_correction1 = 1.0 - std::pow(b1, static_cast<double>(step_));
   const double sqrt_bias_correction2 = std::sqrt(1.0 - std::pow(b2, static_cast<double>(step_)));
-  for (size_t i = 0; i < group.params.size(); ++i) {
-    torch::Tensor param = group.params[i].param;
-    const torch::Tensor& grad = param.grad();
-    if (!grad.defined()) continue;
-    if (param.dim() >= 2 && group.weight_decay != 0) param.mul_(1.0 - lr * group.weight_decay);
+  for_each_with_grad([&](size_t i, torch::Tensor& param, const torch::Tensor& grad) {
+    decay_matrix(param, lr, group.weight_decay);
     exp_avg_[i].mul_(b1).add_(grad, 1.0 - b1);
     exp_avg_sq_[i].mul_(b2).addcmul_(grad, grad, 1.0 - b2);
     torch::Tensor denom = exp_avg_sq_[i].sqrt().div_(sqrt_bias_correction2).add_(options_.eps);
     param.addcdiv_(exp_avg_[i], denom, -lr / bias_correction1);
-  }
+  });
 }
 
 }  // namespace muonlab

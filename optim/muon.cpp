@@ -13,19 +13,13 @@ namespace muonlab {
 namespace {
 
 void validate_options(const MuonOptions& options) {
-  if (!(options.momentum >= 0 && options.momentum < 1)) {
-    throw std::invalid_argument("optim.momentum: must be in [0, 1), got " +
-                                std::to_string(options.momentum));
-  }
+  require_coefficient(options.momentum, "optim.momentum");
   muon_lr_scale(options.lr_scale, 1, 1);  // throws on an unknown kind
   if (options.orthogonalizer != "newton_schulz" && options.orthogonalizer != "exact") {
     throw std::invalid_argument("optim.orthogonalizer: unknown '" + options.orthogonalizer +
                                 "'; use newton_schulz or exact");
   }
-  if (options.neuron_norm && !(options.beta2 >= 0 && options.beta2 < 1)) {
-    throw std::invalid_argument("optim.betas: NorMuon's beta2 must be in [0, 1), got " +
-                                std::to_string(options.beta2));
-  }
+  if (options.neuron_norm) require_coefficient(options.beta2, "optim.betas");
 }
 
 void require_matrix(const NamedParam& named) {
@@ -103,8 +97,8 @@ void Muon::step() {
       if (options_.neuron_norm) update = normalize_rows(indices[k], update);
       if (wd != 0 && options_.cautious_wd) {
         param.sub_(param * (update * param >= 0), lr * wd);
-      } else if (wd != 0) {
-        param.mul_(1.0 - lr * wd);
+      } else {
+        decay_matrix(param, lr, wd);
       }
       param.add_(update, -step_size);
     }

@@ -59,6 +59,15 @@ void load_state_into(torch::serialize::InputArchive& archive, const std::string&
   target.copy_(value);
 }
 
+void decay_matrix(torch::Tensor& param, double lr, double weight_decay) {
+  if (param.dim() >= 2 && weight_decay != 0) param.mul_(1.0 - lr * weight_decay);
+}
+
+void require_coefficient(double value, const std::string& key) {
+  if (value >= 0 && value < 1) return;
+  throw std::invalid_argument(key + ": must be in [0, 1), got " + std::to_string(value));
+}
+
 int64_t read_step_counter(torch::serialize::InputArchive& archive, const std::string& key) {
   return read_state_tensor(archive, key).item<int64_t>();
 }

@@ -60,6 +60,16 @@ class Optimizer {
   std::vector<torch::Tensor> zeros_per_param(c10::optional<at::ScalarType> dtype = {}) const;
   // Adds `tensors` (one per parameter, owned by the subclass) to what save/load handle.
   void register_state(const std::string& name, std::vector<torch::Tensor>* tensors);
+  // Calls fn(index, param, grad) for every parameter of the group whose gradient is defined.
+  template <typename Fn>
+  void for_each_with_grad(Fn&& fn) {
+    const auto& params = groups_.at(0).params;
+    for (size_t i = 0; i < params.size(); ++i) {
+      torch::Tensor param = params[i].param;
+      const torch::Tensor& grad = param.grad();
+      if (grad.defined()) fn(i, param, grad);
+    }
+  }
 
   std::vector<ParamGroup> groups_;
   int64_t step_ = 0;  // optimizer steps taken
@@ -74,6 +84,11 @@ torch::Tensor read_state_tensor(torch::serialize::InputArchive& archive, const s
 void load_state_into(torch::serialize::InputArchive& archive, const std::string& key,
                      torch::Tensor& target);
 int64_t read_step_counter(torch::serialize::InputArchive& archive, const std::string& key);
+
+// Decoupled weight decay W <- W (1 - lr wd), applied only to parameters with 2 or more dimensions.
+void decay_matrix(torch::Tensor& param, double lr, double weight_decay);
+// Throws std::invalid_argument("<key>: must be in [0, 1), got <value>") otherwise.
+void require_coefficient(double value, const std::string& key);
 
 // Several optimizers stepped together; each owns disjoint parameters.
 class OptimizerSet {
