@@ -20,9 +20,6 @@
 
 namespace muonlab {
 
-// Relative tolerance of the power iteration's sigma_max.
-constexpr double kSpectralPowerTolerance = 1e-4;
-
 nlohmann::json spectrum_json(const MatrixSpectrum& s);
 
 class SpectralRecorder {

@@ -7,14 +7,15 @@
 #include "optim/muon.h"
 #include "optim/newton_schulz.h"
 #include "optim/registry.h"
+#include "tests/optimizer_fixture.h"
 
 using namespace muonlab;
+using muonlab::test::check_resume;
+using muonlab::test::make_param;
+using muonlab::test::max_abs_diff;
+using muonlab::test::set_grad;
 
 namespace {
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
 
 // Singular values of every matrix in x (2-D or batched), in fp64.
 torch::Tensor singular_values(const torch::Tensor& x) {
@@ -26,14 +27,6 @@ torch::Tensor well_conditioned_square(int64_t n) {
   auto q1 = std::get<0>(at::linalg_qr(torch::randn({n, n})));
   auto q2 = std::get<0>(at::linalg_qr(torch::randn({n, n})));
   return q1.matmul(torch::diag(torch::linspace(1, 10, n))).matmul(q2.t());
-}
-
-torch::Tensor make_param(const torch::Tensor& value) {
-  return value.clone().set_requires_grad(true);
-}
-
-void set_grad(torch::Tensor& param, const torch::Tensor& grad) {
-  param.mutable_grad() = grad.clone();
 }
 
 // Independent fp64 reference of the quintic Newton-Schulz iteration (Keller coefficients).
@@ -243,48 +236,7 @@ TEST_CASE("match_rms_adamw gives an update RMS of about 0.2", "[muon]") {
 }
 
 TEST_CASE("Muon save/load continues bit-identically", "[muon]") {
-  torch::manual_seed(7);
-  std::vector<torch::Tensor> grads;
-  for (int i = 0; i < 5; ++i) grads.push_back(torch::randn({12, 8}));
-  torch::Tensor init = torch::randn({12, 8});
-
-  torch::Tensor straight = make_param(init);
-  Muon reference("muon", {{"blocks.0.w", straight}}, MuonOptions{});
-  for (const auto& g : grads) {
-    set_grad(straight, g);
-    reference.step();
-  }
-
-  torch::Tensor first = make_param(init);
-  Muon before("muon", {{"blocks.0.w", first}}, MuonOptions{});
-  for (int i = 0; i < 3; ++i) {
-    set_grad(first, grads[i]);
-    before.step();
-  }
-  torch::serialize::OutputArchive out;
-  before.save(out, "muon.");
-  std::stringstream buffer;
-  out.save_to(buffer);
-
-  torch::Tensor resumed = make_param(first.detach());
-  Muon after("muon", {{"blocks.0.w", resumed}}, MuonOptions{});
-  torch::serialize::InputArchive in;
-  in.load_from(buffer);
-  after.load(in, "muon.");
-  for (int i = 3; i < 5; ++i) {
-    set_grad(resumed, grads[i]);
-    after.step();
-  }
-  CHECK(torch::equal(resumed, straight));
-
-  // A fresh optimizer (zero momentum) does not continue identically: the state mattered.
-  torch::Tensor fresh = make_param(first.detach());
-  Muon restarted("muon", {{"blocks.0.w", fresh}}, MuonOptions{});
-  for (int i = 3; i < 5; ++i) {
-    set_grad(fresh, grads[i]);
-    restarted.step();
-  }
-  CHECK_FALSE(torch::equal(fresh, straight));
+  check_resume<Muon>(MuonOptions{});
 }
 
 TEST_CASE("OptimizerSet round trip and loading another kind's checkpoint", "[muon]") {

@@ -8,22 +8,15 @@
 #include "optim/registry.h"
 #include "optim/sgd.h"
 #include "optim/signgd.h"
+#include "tests/optimizer_fixture.h"
 
 using namespace muonlab;
+using muonlab::test::check_resume;
+using muonlab::test::make_param;
+using muonlab::test::max_abs_diff;
+using muonlab::test::set_grad;
 
 namespace {
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kDouble) - b.to(torch::kDouble)).abs().max().item<double>();
-}
-
-torch::Tensor make_param(const torch::Tensor& value) {
-  return value.clone().set_requires_grad(true);
-}
-
-void set_grad(torch::Tensor& param, const torch::Tensor& grad) {
-  param.mutable_grad() = grad.clone();
-}
 
 double sign(double x) { return (x > 0) - (x < 0); }
 
@@ -104,51 +97,6 @@ void check_two_steps(Optimizer& optimizer, TwoParams& params, Reference referenc
       CHECK(params.gain[i].item<double>() == Approx(expected).margin(1e-6));
     }
   }
-}
-
-// Runs 6 steps straight, and 4 steps + save + load into a new optimizer + 2 steps; the two must
-// end bit-identical, while a fresh optimizer (no load) for the last 2 steps must not.
-template <typename Opt, typename Options>
-void check_resume(const Options& options) {
-  torch::manual_seed(21);
-  std::vector<torch::Tensor> grads;
-  for (int i = 0; i < 6; ++i) grads.push_back(torch::randn({4, 3}));
-  torch::Tensor init = torch::randn({4, 3});
-
-  torch::Tensor straight = make_param(init);
-  Opt reference("main", {{"w", straight}}, options);
-  for (const auto& g : grads) {
-    set_grad(straight, g);
-    reference.step();
-  }
-
-  torch::Tensor first = make_param(init);
-  Opt before("main", {{"w", first}}, options);
-  for (int i = 0; i < 4; ++i) {
-    set_grad(first, grads[i]);
-    before.step();
-  }
-  torch::serialize::OutputArchive out;
-  before.save(out, "main.");
-  std::stringstream buffer;
-  out.save_to(buffer);
-
-  torch::Tensor resumed = make_param(first.detach());
-  torch::Tensor fresh = make_param(first.detach());
-  Opt after("main", {{"w", resumed}}, options);
-  Opt restarted("main", {{"w", fresh}}, options);
-  torch::serialize::InputArchive in;
-  in.load_from(buffer);
-  after.load(in, "main.");
-  CHECK(after.steps_taken() == 4);
-  for (int i = 4; i < 6; ++i) {
-    set_grad(resumed, grads[i]);
-    set_grad(fresh, grads[i]);
-    after.step();
-    restarted.step();
-  }
-  CHECK(torch::equal(resumed, straight));
-  CHECK_FALSE(torch::equal(fresh, straight));
 }
 
 std::vector<NamedParam> fake_model() {
