@@ -15,7 +15,7 @@
 #include "optim/power_iteration.h"
 #include "optim/registry.h"
 #include "optim/spectral.h"
-#include "src/precision.h"
+#include "src/train/precision.h"
 #include "src/runtime.h"
 
 namespace muonlab {

@@ -1,10 +1,11 @@
-// Subcommands: tokenize, train, compare (plus help and version).
+// Subcommands: tokenize, train, sweep, compare, bench (plus help and version).
 #include "src/cli.h"
 
 #include <c10/util/Exception.h>
 
 #include <cstdio>
 #include <cstring>
+#include <unistd.h>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -13,10 +14,13 @@
 
 #include "data/corpus.h"
 #include "src/bench.h"
-#include "src/compare.h"
-#include "src/config.h"
+#include "src/report/compare.h"
+#include "src/config/config.h"
+#include "src/config/number_text.h"
+#include "src/report/report_files.h"
+#include "src/sweep/sweep_runner.h"
 #include "src/runtime.h"
-#include "src/trainer.h"
+#include "src/train/trainer.h"
 
 namespace muonlab {
 namespace {
@@ -31,7 +35,8 @@ usage: muonlab <command> [options]
 commands:
   tokenize   train a sentencepiece tokenizer and write train.bin / val.bin token shards
   train      train a model from a YAML config (resume with --resume)
-  compare    side-by-side table of runs: val loss, perplexity, tokens/s, stable rank
+  sweep      run a grid of configs (learning rates, seeds, optimizers), resumable, N at a time
+  compare    tables (and plots) of runs and sweeps: best lr, plateau, seeds, stable rank
   bench      time fwd+bwd, every optimizer's step and Newton-Schulz for a config's shapes
   version    print the version
 
@@ -68,10 +73,34 @@ options:
   --quiet           no console output (train.log is still written)
 )";
 
-constexpr const char* kCompareHelp = R"(usage: muonlab compare RUN_DIR [RUN_DIR...]
+constexpr const char* kSweepHelp = R"(usage: muonlab sweep SWEEP.yaml [options]
 
-Prints final and best validation loss, perplexity, median tokens/s and the mean stable rank of
-the attention and MLP matrices (at the last spectral measurement) for each run directory.
+Runs every point of a sweep file (a base config plus axes; see README "Sweeps") as its own
+`muonlab train` process, each in SWEEP_DIR/<point name>/ (e.g. lr=0.02,seed=1), and indexes
+them in SWEEP_DIR/sweep.jsonl. Running the same command again skips finished points and resumes
+interrupted ones from their newest checkpoint. A two-stage sweep (stage2:) then runs the extra
+points at each group's best stage-1 point. Exit code 0 if every point finished, 1 if any failed.
+
+options:
+  --jobs N          points at once (default 1); each gets cores / N threads
+  --dry-run         list the points and their run directories, train nothing
+  --set KEY=VALUE   override a config key in every point (repeatable)
+  --out DIR         the sweep directory (default: the file's out_dir, else runs/<file name>)
+)";
+
+constexpr const char* kCompareHelp = R"(usage: muonlab compare RUN_OR_SWEEP_DIR... [options]
+
+Tables of runs and sweeps (every point of a sweep directory): per run, final/best val loss,
+ppl, bits/byte, tokens/s, steps to a target loss and the mean stable rank of the block matrices
+(all, attention, MLP, per kind) and of their updates; per group, the best lr, mean +- std over
+seeds at it, the plateau width log10(lr_max/lr_min) within 0.02 nats and 1 % of the best loss
+(flagged at the grid's edge), and the gap to the best group with Welch's t-test over seeds.
+
+options:
+  --group-by KEY    config key to group by (default optim.kind; `variant` for sweep variants)
+  --target LOSS     also report the step and tokens at which val loss first reached LOSS
+  --out DIR         write summary.md, summary.csv and summary.json there
+  --plots           draw PNG figures into --out with tools/plot.py (needs python3-matplotlib)
 )";
 
 constexpr const char* kBenchHelp = R"(usage: muonlab bench CONFIG.yaml [options]
@@ -152,14 +181,18 @@ int cmd_tokenize(const std::vector<std::string>& args) {
     throw UsageError("--val-fraction: must be between 0 and 1, got " +
                      std::to_string(o.val_fraction));
   configure_threads(o.threads);
+  // On a terminal one line is rewritten in place; in a log (not a terminal) a whole line is
+  // printed every 10 % so the file stays readable.
+  const bool terminal = isatty(fileno(stderr)) != 0;
   int last_percent = -1;
   auto progress = [&](uint64_t done, uint64_t total) {
     int percent = total ? static_cast<int>(100 * done / total) : 100;
-    if (percent == last_percent) return;
+    if (percent == last_percent || (!terminal && percent / 10 == last_percent / 10 && done != total))
+      return;
     last_percent = percent;
-    fprintf(stderr, "\rencoding %3d%% (%llu/%llu documents)", percent, (unsigned long long)done,
-            (unsigned long long)total);
-    if (done == total) fprintf(stderr, "\n");
+    fprintf(stderr, terminal ? "\rencoding %3d%% (%llu/%llu documents)" : "encoding %3d%% (%llu/%llu documents)\n",
+            percent, (unsigned long long)done, (unsigned long long)total);
+    if (terminal && done == total) fprintf(stderr, "\n");
   };
   fprintf(stderr, "%s\n",
           o.tokenizer.empty() ? "training the tokenizer..." : "loading the tokenizer...");
@@ -239,12 +272,58 @@ int cmd_bench(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_sweep(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kSweepHelp, 0;
+  std::string sweep_path, out_dir;
+  std::vector<std::string> overrides;
+  SweepOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--set") {
+      overrides.push_back(value_after(args, i));
+    } else if (a == "--jobs") {
+      options.jobs = static_cast<int>(parse_int(a, value_after(args, i)));
+    } else if (a == "--dry-run") {
+      options.dry_run = true;
+    } else if (a == "--out") {
+      out_dir = value_after(args, i);
+    } else if (a.rfind("--", 0) == 0) {
+      throw UsageError("sweep: unknown option '" + a + "' (see muonlab sweep --help)");
+    } else if (sweep_path.empty()) {
+      sweep_path = a;
+    } else {
+      throw UsageError("sweep: more than one sweep file given ('" + sweep_path + "', '" + a + "')");
+    }
+  }
+  if (sweep_path.empty()) throw UsageError("sweep: SWEEP.yaml is required");
+  return run_sweep(load_sweep_spec(sweep_path, overrides, out_dir), options, std::cout);
+}
+
 int cmd_compare(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kCompareHelp, 0;
-  if (args.empty()) throw UsageError("compare: give at least one run directory");
-  std::vector<RunSummary> runs;
-  for (const auto& dir : args) runs.push_back(summarize_run(dir));
-  std::cout << format_comparison(runs);
+  CompareOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (a == "--group-by") {
+      options.group_by = value_after(args, i);
+    } else if (a == "--target") {
+      options.target = parse_double(a, value_after(args, i));
+    } else if (a == "--out") {
+      options.out_dir = value_after(args, i);
+    } else if (a == "--plots") {
+      options.plots = true;
+    } else if (a.rfind("--", 0) == 0) {
+      throw UsageError("compare: unknown option '" + a + "' (see muonlab compare --help)");
+    } else {
+      options.inputs.push_back(a);
+    }
+  }
+  if (options.inputs.empty()) throw UsageError("compare: give at least one run or sweep directory");
+  if (options.plots && options.out_dir.empty())
+    throw UsageError("compare: --plots needs --out DIR for the figures");
+  Comparison comparison = build_comparison(options);
+  std::cout << format_comparison(comparison);
+  if (!options.out_dir.empty()) std::cout << write_report(comparison, options.out_dir, options.plots);
   return 0;
 }
 
@@ -261,6 +340,7 @@ int run_cli(int argc, char** argv) {
   try {
     if (command == "tokenize") return cmd_tokenize(args);
     if (command == "train") return cmd_train(args);
+    if (command == "sweep") return cmd_sweep(args);
     if (command == "compare") return cmd_compare(args);
     if (command == "bench") return cmd_bench(args);
     if (command == "version" || command == "--version") {
@@ -268,7 +348,7 @@ int run_cli(int argc, char** argv) {
       return 0;
     }
     throw UsageError("unknown command '" + command +
-                     "'; commands: tokenize, train, compare, bench");
+                     "'; commands: tokenize, train, sweep, compare, bench");
   } catch (const UsageError& e) {
     std::cerr << "muonlab: " << e.what() << "\n";
     return 2;

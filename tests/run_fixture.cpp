@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <random>
 
-#include "src/metrics.h"
+#include "src/train/metrics.h"
 
 namespace muonlab::test {
 

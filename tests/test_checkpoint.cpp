@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "optim/registry.h"
-#include "src/checkpoint.h"
+#include "src/train/checkpoint.h"
 #include "tests/test_util.h"
 
 using namespace muonlab;

@@ -3,7 +3,8 @@
 // and through the CLI (non-zero exit, key path in the one-line message).
 #include <catch2/catch.hpp>
 
-#include "src/config.h"
+#include "src/config/config.h"
+#include "src/config/number_text.h"
 #include "tests/test_util.h"
 
 using namespace muonlab;
@@ -270,4 +271,32 @@ optim: {schedules: {lr: {min_ratio: 0}}}
   CHECK_THROWS_WITH(
       load_run_config(with("l.yaml", "optim: {betas: [0, 0.95], momentum_warmup_steps: 5}\n")),
       Contains("optim.betas: must be > 0 for a momentum warmup"));
+}
+
+TEST_CASE("numbers print as the shortest text that reads back to the same double") {
+  CHECK(shortest_text(0.003) == "0.003");
+  CHECK(shortest_text(1e-5) == "1e-05");
+  CHECK(shortest_text(0.0003) == "0.0003");
+  CHECK(shortest_text(10.0) == "10");
+  CHECK(shortest_text(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(shortest_text(1e16) == "1e+16");
+  CHECK(shortest_text(-2.5) == "-2.5");
+  for (double v : {0.003, 1e-5, 0.95, 3.0e-4, 1.0 / 3.0, 6.02e23, 5e-324})
+    CHECK(std::strtod(shortest_text(v).c_str(), nullptr) == v);
+
+  TempDir dir;
+  RunConfig cfg = load_run_config(write_config(dir, "c.yaml", kMinimal), {"optim.lr=0.003"});
+  CHECK_THAT(cfg.resolved_yaml, Contains("lr: 0.003\n"));
+  CHECK_THAT(cfg.resolved_yaml, Contains("norm_eps: 1e-05"));
+  CHECK_THAT(cfg.resolved_yaml, Contains("betas: [0.9, 0.95]"));
+  CHECK_THAT(cfg.resolved_yaml, !Contains("0000000"));
+  RunConfig again = parse_run_config(YAML::Load(cfg.resolved_yaml), "resolved");
+  CHECK(again.optim.lr == cfg.optim.lr);
+  CHECK(again.model.norm_eps == cfg.model.norm_eps);
+  // A config saved by an older muonlab (17 significant digits) compares equal key by key, so a
+  // checkpoint written before this change still resumes.
+  auto old_text = flatten_yaml(YAML::Load("optim: {lr: 0.0030000000000000001, betas: "
+                                          "[0.90000000000000002, 0.94999999999999996]}"));
+  auto new_text = flatten_yaml(YAML::Load("optim: {lr: 0.003, betas: [0.9, 0.95]}"));
+  CHECK(old_text == new_text);
 }

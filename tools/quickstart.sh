@@ -29,6 +29,10 @@ if [ -s datasets/kjv/train.bin ] && [ -s datasets/kjv/val.bin ] && [ -s datasets
 else
   build/muonlab tokenize --input datasets/kjv/kjv.txt --vocab-size 4096 --out datasets/kjv
 fi
+if [ ! -s datasets/tiny/train.bin ] || [ ! -s datasets/tiny/val.bin ]; then
+  # The same text at vocabulary 512, for configs/tiny.yaml and the tiny sweeps (a few seconds).
+  build/muonlab tokenize --input datasets/kjv/kjv.txt --vocab-size 512 --out datasets/tiny
+fi
 
 stage "5/6 pretraining with AdamW (configs/kjv-adamw.yaml)"
 build/muonlab train configs/kjv-adamw.yaml --overwrite "$@"

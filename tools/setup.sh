@@ -9,7 +9,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   libsentencepiece-dev sentencepiece
   libyaml-cpp-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libxxhash-dev
-  catch2 bible-kjv
+  catch2 bible-kjv python3-matplotlib
   clang libclang-rt-14-dev
 )
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "src/config.h"
+#include "src/config/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);

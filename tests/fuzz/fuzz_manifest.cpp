@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "src/checkpoint.h"
+#include "src/train/checkpoint.h"
 
 namespace fs = std::filesystem;
 

@@ -1,5 +1,5 @@
 // bf16 autocast scope for the CPU and the loss computation that uses it.
-#include "src/precision.h"
+#include "src/train/precision.h"
 
 #include <ATen/autocast_mode.h>
 

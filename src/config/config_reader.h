@@ -5,6 +5,7 @@
 #pragma once
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -28,6 +29,9 @@ std::string nearest_word(const std::string& word, const std::vector<std::string>
 // file, then to the working directory). Throws ConfigError on syntax errors (with line and
 // column), missing files and base cycles.
 YAML::Node load_yaml_with_bases(const std::string& path);
+// The tree as "a.b.c" / "a.b[2]" -> scalar text, numbers in their shortest round-trip form
+// (so "0.0030000000000000001" and "0.003" compare equal); an empty list reads "[]".
+std::map<std::string, std::string> flatten_yaml(const YAML::Node& root);
 // Applies "a.b.c=value" (value parsed as YAML) to `root`; throws ConfigError if malformed.
 void apply_override(YAML::Node& root, const std::string& assignment);
 

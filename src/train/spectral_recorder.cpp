@@ -1,5 +1,5 @@
 // The spectral record: per-matrix figures of weights and updates, by SVD or power iteration.
-#include "src/spectral_recorder.h"
+#include "src/train/spectral_recorder.h"
 
 #include <chrono>
 #include <stdexcept>

@@ -1,10 +1,12 @@
 // Implementation of the typed config reader, base-file merging and dotted overrides.
-#include "src/config_reader.h"
+#include "src/config/config_reader.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+
+#include "src/config/number_text.h"
 
 namespace muonlab {
 namespace fs = std::filesystem;
@@ -129,7 +131,52 @@ const char* type_name<std::vector<double>>() {
   return "a list of numbers";
 }
 
+// The value as it goes into the resolved tree: doubles as their shortest round-trip text
+// ("0.003", not "0.0030000000000000001"), everything else as yaml-cpp writes it.
+template <typename T>
+YAML::Node resolved_node(const T& value) {
+  return YAML::Node(value);
+}
+template <>
+YAML::Node resolved_node<double>(const double& value) {
+  return YAML::Node(shortest_text(value));
+}
+template <>
+YAML::Node resolved_node<std::vector<double>>(const std::vector<double>& values) {
+  YAML::Node list(YAML::NodeType::Sequence);
+  for (double v : values) list.push_back(shortest_text(v));
+  list.SetStyle(YAML::EmitterStyle::Flow);
+  return list;
+}
+
+// Flattens a YAML tree into "a.b.c" / "a.b[2]" -> scalar text, numbers in their shortest
+// round-trip form (so a config saved with "0.0030000000000000001" equals one saying "0.003").
+void flatten_into(const YAML::Node& node, const std::string& prefix,
+             std::map<std::string, std::string>& out) {
+  if (node.IsMap()) {
+    for (const auto& kv : node)
+      flatten_into(
+          kv.second,
+          prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(),
+          out);
+  } else if (node.IsSequence()) {
+    if (node.size() == 0) out[prefix] = "[]";
+    for (size_t i = 0; i < node.size(); ++i)
+      flatten_into(node[i], prefix + "[" + std::to_string(i) + "]", out);
+  } else {
+    double number = 0;
+    out[prefix] = node.IsScalar() && parse_number(node.Scalar(), number) ? shortest_text(number)
+                                                                        : node.Scalar();
+  }
+}
+
 }  // namespace
+
+std::map<std::string, std::string> flatten_yaml(const YAML::Node& root) {
+  std::map<std::string, std::string> out;
+  flatten_into(root, "", out);
+  return out;
+}
 
 YAML::Node load_yaml_with_bases(const std::string& path) {
   std::vector<std::string> chain;
@@ -193,7 +240,7 @@ T ConfigSection::get(const std::string& key, const T& fallback) {
   known_.insert(key);
   T value = fallback;
   if (node_.IsMap() && node_[key] && !node_[key].IsNull()) value = convert<T>(key, node_[key]);
-  resolved_[key] = value;
+  resolved_[key] = resolved_node(value);
   return value;
 }
 
@@ -202,7 +249,7 @@ T ConfigSection::require(const std::string& key) {
   known_.insert(key);
   if (!node_.IsMap() || !node_[key] || node_[key].IsNull()) fail(key, "missing; it is required");
   T value = convert<T>(key, node_[key]);
-  resolved_[key] = value;
+  resolved_[key] = resolved_node(value);
   return value;
 }
 

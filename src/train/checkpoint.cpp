@@ -1,6 +1,6 @@
 // Crash-safe checkpoint writing (temp dir, fsync, rename, manifest last), verification,
 // loading and pruning.
-#include "src/checkpoint.h"
+#include "src/train/checkpoint.h"
 
 #include <fcntl.h>
 #include <torch/torch.h>

@@ -1,5 +1,5 @@
 // metrics.jsonl writing, truncation on resume, and reading.
-#include "src/metrics.h"
+#include "src/train/metrics.h"
 
 #include <filesystem>
 #include <stdexcept>

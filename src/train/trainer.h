@@ -5,7 +5,7 @@
 #pragma once
 #include <string>
 
-#include "src/config.h"
+#include "src/config/config.h"
 
 namespace muonlab {
 

@@ -1,6 +1,6 @@
 // The training loop: run-directory set-up, resume, steps with accumulation and clipping,
 // evaluation, spectral measurement, logging and checkpoints.
-#include "src/trainer.h"
+#include "src/train/trainer.h"
 
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -19,11 +19,13 @@
 #include "data/batch_loader.h"
 #include "data/tokenizer.h"
 #include "optim/grad_clip.h"
-#include "src/checkpoint.h"
-#include "src/metrics.h"
-#include "src/precision.h"
+#include "src/train/checkpoint.h"
+#include "src/config/number_text.h"
+#include "src/train/metrics.h"
+#include "src/train/precision.h"
+#include "src/train/run_lock.h"
 #include "src/runtime.h"
-#include "src/spectral_recorder.h"
+#include "src/train/spectral_recorder.h"
 
 namespace muonlab {
 namespace fs = std::filesystem;
@@ -66,32 +68,6 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool quiet
   return logger;
 }
 
-std::string format_duration(double seconds) {
-  int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
-  char buf[32];
-  if (s >= 3600)
-    snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
-  else
-    snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(s / 60), (long long)(s % 60));
-  return buf;
-}
-
-// Flattens a YAML tree into "a.b.c" -> scalar text.
-void flatten(const YAML::Node& node, const std::string& prefix,
-             std::map<std::string, std::string>& out) {
-  if (node.IsMap()) {
-    for (const auto& kv : node)
-      flatten(
-          kv.second,
-          prefix.empty() ? kv.first.as<std::string>() : prefix + "." + kv.first.as<std::string>(),
-          out);
-  } else {
-    YAML::Emitter e;
-    e << YAML::Flow << node;
-    out[prefix] = e.c_str();
-  }
-}
-
 // Keys whose change makes a checkpoint unusable.
 bool is_structural_key(const std::string& key) {
   return key.rfind("model.", 0) == 0 || key == "optim.kind" || key == "seed" ||
@@ -126,6 +102,7 @@ class Trainer {
   TrainOptions options_;
   fs::path run_dir_;
   CheckpointStore store_;
+  std::unique_ptr<RunLock> lock_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<MetricsWriter> metrics_;
   std::shared_ptr<const TokenShard> train_shard_, val_shard_;
@@ -146,6 +123,7 @@ class Trainer {
 
 void Trainer::prepare_run_directory() {
   fs::create_directories(run_dir_);
+  lock_ = std::make_unique<RunLock>(run_dir_.string());
   bool has_checkpoints = !store_.list().empty();
   if (!options_.resume && has_checkpoints && !options_.overwrite)
     throw std::runtime_error("run directory " + run_dir_.string() +
@@ -215,8 +193,8 @@ void Trainer::build_model_and_optimizer() {
 
 void Trainer::check_resume_config(const fs::path& checkpoint) {
   std::map<std::string, std::string> saved, now;
-  flatten(YAML::Load(CheckpointStore::saved_config(checkpoint)), "", saved);
-  flatten(YAML::Load(cfg_.resolved_yaml), "", now);
+  saved = flatten_yaml(YAML::Load(CheckpointStore::saved_config(checkpoint)));
+  now = flatten_yaml(YAML::Load(cfg_.resolved_yaml));
   std::set<std::string> keys;
   for (const auto& kv : saved) keys.insert(kv.first);
   for (const auto& kv : now) keys.insert(kv.first);

@@ -10,7 +10,7 @@
 #include "models/llama.h"
 #include "optim/registry.h"
 #include "optim/schedule.h"
-#include "src/config_reader.h"
+#include "src/config/config_reader.h"
 
 namespace muonlab {
 

@@ -1,6 +1,6 @@
 // Maps the YAML tree onto the component config structs, with defaults and validation; every
 // error names the full key path (validation messages from components already do).
-#include "src/config.h"
+#include "src/config/config.h"
 
 #include <sstream>
 
