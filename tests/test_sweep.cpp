@@ -1,7 +1,8 @@
 // `muonlab sweep`: grid, zip and variant expansion and run-directory names; two-stage selection
 // of the lowest loss; --jobs 2 giving the same numbers as the point run alone; a failing point
 // not stopping the others; resume after the sweep is SIGKILLed mid-point (every point finishes
-// once, with the numbers of an uninterrupted sweep); changed sweep files refused; --dry-run.
+// once, with the numbers of an uninterrupted sweep); SIGTERM stopping it cleanly (exit 130);
+// changed sweep files refused; --dry-run.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 
 #include "src/config/config_reader.h"
 #include "src/sweep/sweep_index.h"
+#include "src/sweep/sweep_runner.h"
 #include "src/sweep/sweep_spec.h"
 #include "tests/run_fixture.h"
 #include "tests/test_util.h"
@@ -156,12 +158,13 @@ TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone 
   CHECK(selection["adamw"]["loss"].get<double>() == best_loss);
   CHECK(index[3].stage == 2);
   CHECK(index[3].point == best.substr(0, best.find(",seed=")) + ",seed=1");
-  CHECK_THAT(r.output, Contains("final_val"));
+  CHECK_THAT(r.output, Contains("adamw: " + best + "  final_val"));
 
-  // The same point alone, with the thread count --jobs 2 gave it (1 of 2 cores).
+  // The same point alone, with the thread count --jobs 2 gave it (half the cores).
+  const std::string threads = std::to_string(muonlab::available_cores() / 2);
   auto alone = run_shell(muonlab::test::train_command(dir.str("alone"), "--quiet") + " " +
                          "--set train.steps=20 --set train.eval_every=10 --set train.ckpt_every=5 "
-                         "--set train.spectral_every=10 --set optim.lr=0.003 --set threads=1");
+                         "--set train.spectral_every=10 --set optim.lr=0.003 --set threads=" + threads);
   INFO(alone.output);
   REQUIRE(alone.exit_code == 0);
   CHECK(train_losses(dir.str("alone")) == train_losses(dir.str("out/lr=0.003,seed=0")));
@@ -238,7 +241,7 @@ TEST_CASE("a sweep killed mid-point resumes: every point finishes once, same num
   int status = 0;
   waitpid(pid, &status, 0);
   REQUIRE(killed);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // children end by PDEATHSIG
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   auto before = muonlab::read_index(dir.str("killed"));
   REQUIRE(before.size() == 2);
   CHECK(before[0].status == "done");
@@ -250,10 +253,52 @@ TEST_CASE("a sweep killed mid-point resumes: every point finishes once, same num
   CHECK_THAT(resumed.output, Contains("started  lr=0.003,seed=0"));
   CHECK_THAT(resumed.output, !Contains("started  lr=0.001,seed=0"));
   for (const auto& e : muonlab::read_index(dir.str("killed"))) CHECK(e.status == "done");
+  // The killed point continued from its checkpoint rather than starting over.
+  CHECK_THAT(read_file(dir.path() / "killed" / "lr=0.003,seed=0" / "train.log"),
+             Contains("resumed from"));
   for (const char* point : {"lr=0.001,seed=0", "lr=0.003,seed=0"}) {
     auto a = train_losses(dir.str("straight/") + point);
     auto b = train_losses(dir.str("killed/") + point);
     CHECK(a.size() == 60);
     CHECK(a == b);
   }
+}
+
+TEST_CASE("SIGTERM stops a sweep: the running point checkpoints, the rest wait, exit 130") {
+  TempDir dir;
+  write_file(dir.path() / "s.yaml", tiny_sweep("grid: {optim.lr: [0.001, 0.003], seed: [0]}\n", 60));
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1), dup2(devnull, 2);
+    execl(MUONLAB_BINARY, MUONLAB_BINARY, "sweep", dir.str("s.yaml").c_str(), "--out",
+          dir.str("out").c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  const fs::path first = dir.path() / "out" / "lr=0.001,seed=0" / "checkpoints";
+  bool signalled = false;
+  for (int i = 0; i < 3600 && !signalled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(first, ec))
+      if (entry.path().filename().string().rfind("step_", 0) == 0) signalled = true;
+  }
+  REQUIRE(signalled);
+  kill(pid, SIGTERM);
+  int status = 0;
+  for (int i = 0; i < 1200 && waitpid(pid, &status, WNOHANG) == 0; ++i)  // at most 2 minutes
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (waitpid(pid, &status, WNOHANG) == 0) kill(pid, SIGKILL), waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  auto index = muonlab::read_index(dir.str("out"));
+  REQUIRE(index.size() == 2);
+  CHECK(index[0].status == "interrupted");
+  CHECK(index[1].status == "interrupted");
+  CHECK_FALSE(fs::exists(dir.path() / "out" / "lr=0.003,seed=0" / "checkpoints"));
+  auto again = run_muonlab("sweep " + dir.str("s.yaml") + " --out " + dir.str("out"));
+  INFO(again.output);
+  CHECK(again.exit_code == 0);
+  for (const auto& e : muonlab::read_index(dir.str("out"))) CHECK(e.status == "done");
 }

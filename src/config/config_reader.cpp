@@ -2,6 +2,7 @@
 #include "src/config/config_reader.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -139,12 +140,13 @@ YAML::Node resolved_node(const T& value) {
 }
 template <>
 YAML::Node resolved_node<double>(const double& value) {
+  if (!std::isfinite(value)) return YAML::Node(value);  // yaml-cpp's own .inf / .nan
   return YAML::Node(shortest_text(value));
 }
 template <>
 YAML::Node resolved_node<std::vector<double>>(const std::vector<double>& values) {
   YAML::Node list(YAML::NodeType::Sequence);
-  for (double v : values) list.push_back(shortest_text(v));
+  for (double v : values) list.push_back(resolved_node(v));
   list.SetStyle(YAML::EmitterStyle::Flow);
   return list;
 }

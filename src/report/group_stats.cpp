@@ -38,13 +38,13 @@ GroupStats one_group(const std::string& name, std::vector<RunSummary*>& members)
   // seed of a two-stage sweep), so extra seeds at one lr do not move the choice; mean +- std at
   // the best lr then use all its seeds.
   std::set<int64_t> shared;
-  bool first = true;
+  bool first_lr = true;
   for (auto& [lr, runs] : by_lr) {
     std::set<int64_t> seeds;
     for (auto* r : runs)
       if (r->status == "done" && std::isfinite(r->final_val)) seeds.insert(r->seed);
     if (seeds.empty()) continue;
-    if (first) shared = seeds, first = false;
+    if (first_lr) shared = seeds, first_lr = false;
     std::set<int64_t> both;
     for (int64_t seed : seeds)
       if (shared.count(seed)) both.insert(seed);
@@ -66,7 +66,11 @@ GroupStats one_group(const std::string& name, std::vector<RunSummary*>& members)
       best = i;
   if (best == g.by_lr.size()) return g;
   g.best_lr = g.by_lr[best].lr;
-  g.edge = best == 0 || best + 1 == g.by_lr.size();
+  // At the edge of the lrs that have a loss: unfinished lrs beyond it bracket nothing.
+  size_t lowest = 0, highest = g.by_lr.size() - 1;
+  while (!std::isfinite(g.by_lr[lowest].mean)) ++lowest;
+  while (!std::isfinite(g.by_lr[highest].mean)) --highest;
+  g.edge = best == lowest || best == highest;
   g.plateau_nats = plateau_around(g.by_lr, best, kPlateauDeltaNats, false);
   g.plateau_relative = plateau_around(g.by_lr, best, kPlateauDeltaRelative, true);
   for (auto* r : by_lr[g.best_lr]) {

@@ -211,7 +211,13 @@ json draw_plots(const std::string& out_dir, std::string& messages) {
     throw std::runtime_error("compare --plots: /usr/bin/python3 has no matplotlib; install "
                              "Debian's python3-matplotlib (tools/setup.sh does)");
   const std::string summary = (fs::path(out_dir) / "summary.json").string();
-  const std::string command = python + " '" + script + "' '" + summary + "' '" + out_dir + "' 2>&1";
+  auto quote = [](const std::string& text) {
+    std::string out = "'";
+    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  const std::string command =
+      python + " " + quote(script) + " " + quote(summary) + " " + quote(out_dir) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("compare --plots: cannot run " + command);
   char buffer[4096];

@@ -98,7 +98,15 @@ RunSummary summarize_run(const std::string& run_dir, double target) {
   std::vector<double> speeds;
   std::map<int64_t, int64_t> tokens_at_step{{0, 0}};
   int64_t last_val_step = -1;
-  for (const auto& r : read_metrics(metrics.string())) {
+  std::vector<nlohmann::json> records;
+  try {
+    records = read_metrics(metrics.string());
+  } catch (const std::exception& e) {
+    s.status = running ? "running" : "unreadable";
+    s.error = e.what();
+    return s;
+  }
+  for (const auto& r : records) {
     const std::string kind = r.value("kind", "");
     const int64_t step = r.value("step", int64_t{0});
     if (kind == "train") {

@@ -19,8 +19,8 @@ struct RunSummary {
   std::string optimizer;                  // optim.kind
   double lr = NAN;                        // optim.lr
   int64_t seed = 0;
-  std::string status = "no metrics";      // done | running | stopped | failed | no val | no metrics
-  std::string error;                      // a failed sweep point's last error line
+  std::string status = "no metrics";  // done running stopped failed "no val" "no metrics" unreadable
+  std::string error;  // a failed sweep point's last error line, or why metrics are unreadable
   int64_t steps = 0, planned_steps = 0;   // last train step recorded; train.steps
   int64_t tokens = 0;                     // tokens seen at the last train record
   double final_val = NAN, best_val = NAN, final_ppl = NAN, final_bpb = NAN;

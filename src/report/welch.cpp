@@ -14,8 +14,7 @@ double mean_of(const std::vector<double>& values) {
 }
 
 double std_of(const std::vector<double>& values) {
-  if (values.empty()) return NAN;
-  if (values.size() == 1) return 0;
+  if (values.size() < 2) return NAN;  // one seed says nothing about the spread
   const double m = mean_of(values);
   double squares = 0;
   for (double v : values) squares += (v - m) * (v - m);

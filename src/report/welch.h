@@ -7,7 +7,7 @@
 namespace muonlab {
 
 double mean_of(const std::vector<double>& values);
-// Sample standard deviation (n - 1); 0 for a single value, NaN for none.
+// Sample standard deviation (n - 1); NaN for fewer than 2 values.
 double std_of(const std::vector<double>& values);
 
 struct WelchResult {

@@ -31,6 +31,7 @@ using nlohmann::json;
 namespace {
 
 std::atomic<int> g_sweep_signal{0};
+constexpr const char* kAttemptMarker = "== muonlab sweep runs:";
 extern "C" void on_sweep_signal(int signal) { g_sweep_signal = signal; }
 
 // A point made ready to run: its index entry and the `muonlab train` arguments.
@@ -106,6 +107,7 @@ class SweepRunner {
   Clock::time_point last_status_ = Clock::now() - std::chrono::hours(1);
   Clock::time_point start_ = Clock::now();
   std::map<int, int64_t> steps_done_at_start_;  // per stage: steps finished before this run
+  std::vector<IndexEntry> earlier_index_;         // sweep.jsonl as this invocation found it
 };
 
 PreparedPoint SweepRunner::prepare(const SweepPoint& point) const {
@@ -115,7 +117,7 @@ PreparedPoint SweepRunner::prepare(const SweepPoint& point) const {
   std::vector<std::string> sets;
   for (const auto& [key, value] : spec_.set) sets.push_back(override_argument(key, value));
   for (const auto& [key, value] : point.overrides) sets.push_back(override_argument(key, value));
-  sets.push_back("train.out_dir=" + run_dir);
+  sets.push_back(override_argument("train.out_dir", YAML::Node(run_dir)));
   sets.push_back("threads=" + std::to_string(threads_per_job_));
   RunConfig cfg;
   try {
@@ -208,7 +210,12 @@ void SweepRunner::refresh_from_run_dir(PreparedPoint& p) const {
 
 void SweepRunner::write_index_now() const {
   std::vector<IndexEntry> entries;
-  for (const auto* p : all_) entries.push_back(p->entry);
+  std::set<std::string> current;
+  for (const auto* p : all_) entries.push_back(p->entry), current.insert(p->entry.point);
+  // Points of the earlier index not prepared yet in this invocation (stage 2 while stage 1
+  // reruns) stay listed until they are.
+  for (const auto& earlier : earlier_index_)
+    if (!current.count(earlier.point)) entries.push_back(earlier);
   write_index(dir_.string(), entries);
 }
 
@@ -286,6 +293,10 @@ pid_t SweepRunner::launch(const PreparedPoint& p) const {
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const std::string console = (fs::path(p.entry.run_dir) / "console.log").string();
+  {
+    std::ofstream log(console, std::ios::app);
+    log << kAttemptMarker << " " << p.entry.command << "\n";
+  }
   const pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) throw std::runtime_error("sweep: fork failed");
@@ -301,11 +312,13 @@ pid_t SweepRunner::launch(const PreparedPoint& p) const {
   return pid;
 }
 
+// The last error line of the newest attempt in console.log.
 std::string last_error_line(const std::string& console_log) {
   std::ifstream in(console_log);
   std::string line, last, error;
   while (std::getline(in, line)) {
-    if (line.empty()) continue;
+    if (line.rfind(kAttemptMarker, 0) == 0) last.clear(), error.clear();
+    if (line.empty() || line.rfind(kAttemptMarker, 0) == 0) continue;
     last = line;
     if (line.find("error") != std::string::npos) error = line;
   }
@@ -323,7 +336,7 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
   steps_done_at_start_.erase(stage);
   size_t next = 0;
   bool forwarded = false;
-  while (next < queue.size() || !running.empty()) {
+  while ((next < queue.size() && g_sweep_signal == 0) || !running.empty()) {
     const bool stopping = g_sweep_signal != 0;
     if (stopping && !forwarded) {
       for (const auto& [pid, job] : running) kill(pid, SIGTERM);
@@ -331,7 +344,8 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
       event("sweep: stopping on signal " + std::to_string(g_sweep_signal.load()) +
             "; running points checkpoint and stop (rerun the same command to continue)");
     }
-    while (!stopping && next < queue.size() && static_cast<int>(running.size()) < options_.jobs) {
+    while (g_sweep_signal == 0 && next < queue.size() &&
+           static_cast<int>(running.size()) < options_.jobs) {
       PreparedPoint& p = points[queue[next++]];
       p.entry.status = "running";
       p.entry.error.clear();
@@ -350,16 +364,18 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
       p.entry.seconds += std::chrono::duration<double>(Clock::now() - started).count();
       const int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
       refresh_from_run_dir(p);
-      if (code == 0 && p.entry.status == "done") {
+      if (p.entry.status == "done") {
         char loss[32];
         snprintf(loss, sizeof loss, "%.4f", p.entry.final_val);
         event("finished " + p.entry.point + "  final val " + loss + " (" +
               format_duration(p.entry.seconds) + ")");
-      } else if (stopping && (code == 130 || code == 128 + SIGTERM)) {
+      } else if (g_sweep_signal != 0 && (code == 130 || code == 128 + SIGTERM)) {
         p.entry.status = "interrupted";
       } else {
         p.entry.status = "failed";
-        p.entry.error = last_error_line(p.entry.run_dir + "/console.log");
+        p.entry.error = WIFSIGNALED(wstatus)
+                            ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
+                            : last_error_line(p.entry.run_dir + "/console.log");
         event("FAILED   " + p.entry.point + " (exit " + std::to_string(code) + "): " +
               p.entry.error + "  [" + p.entry.run_dir + "/console.log]");
       }
@@ -432,6 +448,8 @@ int SweepRunner::run() {
                         "; make every combination of values distinct");
     stage1.push_back(prepare(point));
   }
+  if (spec_.two_stage() && !stage1.empty())
+    for (const auto& point : spec_.stage2_points(stage1.front().point)) prepare(point);  // validate
   if (options_.dry_run) {
     describe(stage1, ("sweep " + spec_.file + ": " + std::to_string(stage1.size()) +
                       " stage-1 points (base " + spec_.base + ", " + std::to_string(options_.jobs) +
@@ -446,6 +464,7 @@ int SweepRunner::run() {
     return 0;
   }
   check_unchanged();
+  earlier_index_ = read_index(dir_.string());
   for (auto& p : stage1) refresh_from_run_dir(p), all_.push_back(&p);
 
   g_sweep_signal = 0;

@@ -4,6 +4,7 @@
 #include "src/train/run_lock.h"
 
 #include <fcntl.h>
+#include <cerrno>
 #include <unistd.h>
 
 #include <filesystem>
@@ -43,6 +44,12 @@ RunLock::RunLock(const std::string& run_dir) {
   if (fd_ < 0) throw std::runtime_error("run directory " + run_dir + ": cannot create " + path);
   struct flock lock = whole_file(F_WRLCK);
   if (fcntl(fd_, F_OFD_SETLK, &lock) != 0) {
+    const int error = errno;
+    if (error != EAGAIN && error != EACCES) {  // no lock support here (some FUSE or NFS mounts)
+      close(fd_);
+      fd_ = -1;
+      return;  // train unlocked rather than not at all
+    }
     std::string pid = holder_pid(fd_);
     close(fd_);
     fd_ = -1;

@@ -94,7 +94,7 @@ class Trainer {
   double train_step(bool measure_spectra);
   double evaluate();
   void record_spectra(const std::map<std::string, torch::Tensor>& before);
-  void log_train(double loss, double seconds_this_step);
+  void log_train(double loss, double compute_seconds);
   void save_checkpoint();
   double bytes_per_val_token() const;
 
@@ -118,7 +118,11 @@ class Trainer {
   double bytes_per_token_ = 0;
   Clock::time_point run_start_;
   int64_t start_step_ = 0;
-  double step_seconds_sum_ = 0;
+  // Throughput figures count compute only: spectral measurement and evaluation are timed apart.
+  double measure_seconds_ = 0;  // spectral measurement inside the current step
+  struct Window {               // since the last console line
+    double tokens = 0, compute_seconds = 0, eval_seconds = 0, measure_seconds = 0;
+  } window_;
 };
 
 void Trainer::prepare_run_directory() {
@@ -272,8 +276,10 @@ double Trainer::train_step(bool measure_spectra) {
 
 void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before) {
   // The record describes the weights after `step` updates (state_.step is incremented after).
+  const auto start = Clock::now();
   int64_t step = before.empty() ? state_.step : state_.step + 1;
   metrics_->write(spectral_.record(params_, before, step));
+  measure_seconds_ += std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 double Trainer::evaluate() {
@@ -293,11 +299,15 @@ double Trainer::evaluate() {
   return loss;
 }
 
-void Trainer::log_train(double loss, double seconds_this_step) {
+// `compute_seconds`: the step without its spectral measurement. tok/s and mfu in the record
+// are this step's; on the console both are over the steps since the previous line, with the
+// time spent evaluating and measuring spectra in that window shown on its own.
+void Trainer::log_train(double loss, double compute_seconds) {
   const auto& t = cfg_.train;
-  double tokens = static_cast<double>(t.batch_size * t.grad_accum * cfg_.model.seq_len);
-  double tok_per_s = tokens / std::max(seconds_this_step, 1e-9);
-  double mfu = tok_per_s * llama_flops_per_token(cfg_.model) / (t.peak_gflops * 1e9);
+  const double tokens = static_cast<double>(t.batch_size * t.grad_accum * cfg_.model.seq_len);
+  const double flops_per_token = llama_flops_per_token(cfg_.model);
+  auto mfu_of = [&](double tok_per_s) { return tok_per_s * flops_per_token / (t.peak_gflops * 1e9); };
+  const double tok_per_s = tokens / std::max(compute_seconds, 1e-9);
   double lr = optimizer_->parts().front()->groups().front().lr;
   json groups = json::object();
   for (const auto& part : optimizer_->parts())
@@ -310,14 +320,25 @@ void Trainer::log_train(double loss, double seconds_this_step) {
                    {"grad_norm", last_grad_norm_},
                    {"tokens", state_.tokens_seen},
                    {"tok_per_s", tok_per_s},
-                   {"mfu", mfu},
+                   {"mfu", mfu_of(tok_per_s)},
                    {"groups", groups}});
+  window_.tokens += tokens;
+  window_.compute_seconds += compute_seconds;
   if (state_.step % t.log_every != 0 && state_.step != t.steps) return;
-  double mean_step = step_seconds_sum_ / static_cast<double>(state_.step - start_step_);
+  const double window_tok_per_s = window_.tokens / std::max(window_.compute_seconds, 1e-9);
+  const double other = window_.eval_seconds + window_.measure_seconds;
+  const double wall = std::chrono::duration<double>(Clock::now() - run_start_).count();
+  const double wall_per_step = wall / static_cast<double>(state_.step - start_step_);
   log_->info(
-      "step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad {:.3f} | {:.0f} tok/s | mfu {:.1f}% | ETA {}",
-      state_.step, t.steps, loss, lr, last_grad_norm_, tokens / mean_step, 100 * mfu,
-      format_duration(mean_step * static_cast<double>(t.steps - state_.step)));
+      "step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad {:.3f} | {:.0f} tok/s | mfu {:.1f}%{} | "
+      "ETA {}",
+      state_.step, t.steps, loss, lr, last_grad_norm_, window_tok_per_s,
+      100 * mfu_of(window_tok_per_s),
+      other > 0 ? fmt::format(" | eval {:.1f}s spectral {:.1f}s", window_.eval_seconds,
+                              window_.measure_seconds)
+                : "",
+      format_duration(wall_per_step * static_cast<double>(t.steps - state_.step)));
+  window_ = Window{};
 }
 
 void Trainer::save_checkpoint() {
@@ -359,12 +380,17 @@ TrainSummary Trainer::run() {
   while (state_.step < t.steps) {
     bool spectra = t.spectral_every > 0 && (state_.step + 1) % t.spectral_every == 0;
     auto step_start = Clock::now();
+    measure_seconds_ = 0;
     loss = train_step(spectra);
     double seconds = std::chrono::duration<double>(Clock::now() - step_start).count();
-    step_seconds_sum_ += seconds;
-    log_train(loss, seconds);
+    window_.measure_seconds += measure_seconds_;
+    log_train(loss, seconds - measure_seconds_);
     bool last = state_.step == t.steps;
-    if (state_.step % t.eval_every == 0 || last) evaluate();
+    if (state_.step % t.eval_every == 0 || last) {
+      auto eval_start = Clock::now();
+      evaluate();
+      window_.eval_seconds += std::chrono::duration<double>(Clock::now() - eval_start).count();
+    }
     bool stop = g_stop_signal != 0;
     bool pause = options_.stop_after > 0 && state_.step - start_step_ >= options_.stop_after;
     bool periodic = t.ckpt_every > 0 && state_.step % t.ckpt_every == 0;
