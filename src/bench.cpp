@@ -15,8 +15,8 @@
 #include "optim/power_iteration.h"
 #include "optim/registry.h"
 #include "optim/spectral.h"
-#include "src/train/precision.h"
 #include "src/runtime.h"
+#include "src/train/precision.h"
 
 namespace muonlab {
 namespace {

@@ -2,10 +2,10 @@
 #include "src/cli.h"
 
 #include <c10/util/Exception.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
-#include <unistd.h>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -14,12 +14,12 @@
 
 #include "data/corpus.h"
 #include "src/bench.h"
-#include "src/report/compare.h"
 #include "src/config/config.h"
 #include "src/config/number_text.h"
+#include "src/report/compare.h"
 #include "src/report/report_files.h"
-#include "src/sweep/sweep_runner.h"
 #include "src/runtime.h"
+#include "src/sweep/sweep_runner.h"
 #include "src/train/trainer.h"
 
 namespace muonlab {
@@ -187,10 +187,13 @@ int cmd_tokenize(const std::vector<std::string>& args) {
   int last_percent = -1;
   auto progress = [&](uint64_t done, uint64_t total) {
     int percent = total ? static_cast<int>(100 * done / total) : 100;
-    if (percent == last_percent || (!terminal && percent / 10 == last_percent / 10 && done != total))
+    if (percent == last_percent ||
+        (!terminal && percent / 10 == last_percent / 10 && done != total))
       return;
     last_percent = percent;
-    fprintf(stderr, terminal ? "\rencoding %3d%% (%llu/%llu documents)" : "encoding %3d%% (%llu/%llu documents)\n",
+    fprintf(stderr,
+            terminal ? "\rencoding %3d%% (%llu/%llu documents)"
+                     : "encoding %3d%% (%llu/%llu documents)\n",
             percent, (unsigned long long)done, (unsigned long long)total);
     if (terminal && done == total) fprintf(stderr, "\n");
   };
@@ -323,7 +326,8 @@ int cmd_compare(const std::vector<std::string>& args) {
     throw UsageError("compare: --plots needs --out DIR for the figures");
   Comparison comparison = build_comparison(options);
   std::cout << format_comparison(comparison);
-  if (!options.out_dir.empty()) std::cout << write_report(comparison, options.out_dir, options.plots);
+  if (!options.out_dir.empty())
+    std::cout << write_report(comparison, options.out_dir, options.plots);
   return 0;
 }
 

@@ -38,31 +38,40 @@ struct FakeRun {
 // A run directory as the trainer would leave it: config.yaml and metrics.jsonl.
 void write_run(const fs::path& dir, const FakeRun& run) {
   fs::create_directories(dir);
-  write_file(dir / "config.yaml", "seed: " + std::to_string(run.seed) + "\noptim:\n  kind: " +
-                                      run.kind + "\n  lr: " + std::to_string(run.lr) +
-                                      "\ntrain:\n  steps: " +
-                                      std::to_string(run.planned_steps) + "\n");
+  write_file(dir / "config.yaml",
+             "seed: " + std::to_string(run.seed) + "\noptim:\n  kind: " + run.kind +
+                 "\n  lr: " + std::to_string(run.lr) +
+                 "\ntrain:\n  steps: " + std::to_string(run.planned_steps) + "\n");
   std::string lines;
   for (int64_t step = 1; step <= run.last_train_step; ++step)
-    lines += json({{"kind", "train"}, {"step", step}, {"loss", 5.0}, {"tokens", step * 1000},
+    lines += json({{"kind", "train"},
+                   {"step", step},
+                   {"loss", 5.0},
+                   {"tokens", step * 1000},
                    {"tok_per_s", 1000.0}})
                  .dump() +
              "\n";
   for (const auto& [step, loss] : run.val)
-    lines += json({{"kind", "val"}, {"step", step}, {"loss", loss}, {"ppl", std::exp(loss)}}).dump() +
-             "\n";
+    lines +=
+        json({{"kind", "val"}, {"step", step}, {"loss", loss}, {"ppl", std::exp(loss)}}).dump() +
+        "\n";
   if (run.spectral) {
     json matrices = json::array();
     for (int layer = 0; layer < 2; ++layer)
-      for (const char* m : {"attn.wq", "attn.wk", "attn.wv", "attn.wo", "mlp.w1", "mlp.w2", "mlp.w3"}) {
+      for (const char* m :
+           {"attn.wq", "attn.wk", "attn.wv", "attn.wo", "mlp.w1", "mlp.w2", "mlp.w3"}) {
         std::string name = "blocks." + std::to_string(layer) + "." + m;
         double rank = std::string(m).rfind("attn", 0) == 0 ? 10.0 + layer : 20.0 + layer;
-        matrices.push_back({{"name", name}, {"shape", {16, 16}}, {"stable_rank", rank},
-                            {"eff_rank", 12.0}, {"update", {{"stable_rank", 3.0}, {"eff_rank", 8.0}}}});
+        matrices.push_back({{"name", name},
+                            {"shape", {16, 16}},
+                            {"stable_rank", rank},
+                            {"eff_rank", 12.0},
+                            {"update", {{"stable_rank", 3.0}, {"eff_rank", 8.0}}}});
       }
     matrices.push_back({{"name", "tok_emb"}, {"shape", {64, 16}}, {"stable_rank", 99.0}});
     for (int64_t step : {int64_t{0}, run.last_train_step}) {
-      json record = {{"kind", "spectral"}, {"step", step}, {"method", "svd"}, {"matrices", matrices}};
+      json record = {
+          {"kind", "spectral"}, {"step", step}, {"method", "svd"}, {"matrices", matrices}};
       if (step == 0)
         for (auto& m : record["matrices"]) m.erase("update");
       lines += record.dump() + "\n";
@@ -98,11 +107,15 @@ std::vector<std::string> write_study(const TempDir& dir) {
   };
   const std::vector<std::pair<double, double>> muon = {
       {0.005, 3.90}, {0.01, 3.79}, {0.02, 3.78}, {0.04, 3.795}, {0.08, 3.85}};
-  for (auto [lr, loss] : muon) add("muon-" + std::to_string(lr), {"muon", lr, 0, 100, {{0, 8.3}, {50, loss + 0.2}, {100, loss}}});
+  for (auto [lr, loss] : muon)
+    add("muon-" + std::to_string(lr),
+        {"muon", lr, 0, 100, {{0, 8.3}, {50, loss + 0.2}, {100, loss}}});
   add("muon-s1", {"muon", 0.02, 1, 100, {{0, 8.3}, {50, 3.99}, {100, 3.77}}});
   add("muon-s2", {"muon", 0.02, 2, 100, {{0, 8.3}, {50, 3.97}, {100, 3.79}}});
-  const std::vector<std::pair<double, double>> adamw = {{0.001, 3.95}, {0.003, 3.985}, {0.01, 4.20}};
-  for (auto [lr, loss] : adamw) add("adamw-" + std::to_string(lr), {"adamw", lr, 0, 100, {{0, 8.3}, {100, loss}}});
+  const std::vector<std::pair<double, double>> adamw = {
+      {0.001, 3.95}, {0.003, 3.985}, {0.01, 4.20}};
+  for (auto [lr, loss] : adamw)
+    add("adamw-" + std::to_string(lr), {"adamw", lr, 0, 100, {{0, 8.3}, {100, loss}}});
   add("adamw-s1", {"adamw", 0.001, 1, 100, {{0, 8.3}, {100, 3.96}}});
   add("adamw-s2", {"adamw", 0.001, 2, 100, {{0, 8.3}, {100, 3.97}}});
   return dirs;
@@ -154,8 +167,8 @@ TEST_CASE("compare: best lr, plateau widths, edge flag and seed statistics") {
 
   const auto& adamw = group(c, "adamw");
   CHECK(adamw.best_lr == Approx(0.001));
-  CHECK(adamw.edge);  // the smallest lr tried: not bracketed
-  CHECK(adamw.plateau_nats.width == Approx(0.0));  // 0.003 is 0.035 nats worse
+  CHECK(adamw.edge);                                      // the smallest lr tried: not bracketed
+  CHECK(adamw.plateau_nats.width == Approx(0.0));         // 0.003 is 0.035 nats worse
   CHECK(adamw.plateau_relative.lr_max == Approx(0.003));  // 3.985 <= 3.95 * 1.01
   CHECK(adamw.final_mean == Approx(3.96));
   CHECK(adamw.gap == Approx(0.18));
@@ -226,7 +239,8 @@ TEST_CASE("compare: a sweep directory contributes every point, failed ones with 
   fs::create_directories(dir.path() / "lr=0.02");
   muonlab::IndexEntry ok, bad;
   ok.point = "lr=0.01", ok.status = "done", ok.variant = "fast", ok.run_dir = dir.str("lr=0.01");
-  bad.point = "lr=0.02", bad.status = "failed", bad.variant = "fast", bad.run_dir = dir.str("lr=0.02");
+  bad.point = "lr=0.02", bad.status = "failed", bad.variant = "fast",
+  bad.run_dir = dir.str("lr=0.02");
   bad.error = "muonlab: error: shard x.bin: cannot open";
   muonlab::write_index(dir.str(), {ok, bad});
   muonlab::CompareOptions options;

@@ -295,8 +295,9 @@ TEST_CASE("numbers print as the shortest text that reads back to the same double
   CHECK(again.model.norm_eps == cfg.model.norm_eps);
   // A config saved by an older muonlab (17 significant digits) compares equal key by key, so a
   // checkpoint written before this change still resumes.
-  auto old_text = flatten_yaml(YAML::Load("optim: {lr: 0.0030000000000000001, betas: "
-                                          "[0.90000000000000002, 0.94999999999999996]}"));
+  auto old_text =
+      flatten_yaml(YAML::Load("optim: {lr: 0.0030000000000000001, betas: "
+                              "[0.90000000000000002, 0.94999999999999996]}"));
   auto new_text = flatten_yaml(YAML::Load("optim: {lr: 0.003, betas: [0.9, 0.95]}"));
   CHECK(old_text == new_text);
 }

@@ -62,29 +62,31 @@ std::string tiny_sweep(const std::string& axes, int steps = 20) {
 TEST_CASE("sweep files expand grids, zips and variants into named points") {
   TempDir dir;
   auto grid = spec_from(dir, "grid: {optim.lr: [0.01, 0.02], seed: [0, 1]}\n");
-  CHECK(names(grid.stage1_points()) ==
-        std::vector<std::string>{"lr=0.01,seed=0", "lr=0.01,seed=1", "lr=0.02,seed=0",
-                                 "lr=0.02,seed=1"});
+  CHECK(names(grid.stage1_points()) == std::vector<std::string>{"lr=0.01,seed=0", "lr=0.01,seed=1",
+                                                                "lr=0.02,seed=0",
+                                                                "lr=0.02,seed=1"});
   auto zipped = spec_from(dir,
                           "zip: {optim.kind: [adamw, muon], optim.lr: [3.0e-3, 2e-2]}\n"
                           "grid: {seed: [0]}\n");
   CHECK(names(zipped.stage1_points()) ==
         std::vector<std::string>{"kind=adamw,lr=0.003,seed=0", "kind=muon,lr=0.02,seed=0"});
   // Every axis key is named, by its last part unless two share it.
-  auto clash = spec_from(dir, "grid: {optim.lr: [0.01, 0.02], optim.adamw.lr: [0.001, 0.003], "
-                              "train.steps: [10]}\n");
+  auto clash = spec_from(dir,
+                         "grid: {optim.lr: [0.01, 0.02], optim.adamw.lr: [0.001, 0.003], "
+                         "train.steps: [10]}\n");
   auto points = clash.stage1_points();
   REQUIRE(points.size() == 4);
   CHECK(points[0].name == "optim.lr=0.01,optim.adamw.lr=0.001,steps=10");
   CHECK(points[0].overrides.size() == 3);
-  auto variants = spec_from(dir,
-                            "variants:\n"
-                            "  adamw: {set: {optim.kind: adamw}, grid: {optim.lr: [0.001, 0.003]}}\n"
-                            "  polar: {set: {optim.kind: muon, optim.orthogonalizer: exact}, "
-                            "grid: {optim.lr: [0.02]}}\n"
-                            "grid: {seed: [0]}\n"
-                            "group_by: variant\n"
-                            "stage2: {grid: {seed: [1, 2]}}\n");
+  auto variants =
+      spec_from(dir,
+                "variants:\n"
+                "  adamw: {set: {optim.kind: adamw}, grid: {optim.lr: [0.001, 0.003]}}\n"
+                "  polar: {set: {optim.kind: muon, optim.orthogonalizer: exact}, "
+                "grid: {optim.lr: [0.02]}}\n"
+                "grid: {seed: [0]}\n"
+                "group_by: variant\n"
+                "stage2: {grid: {seed: [1, 2]}}\n");
   auto v = variants.stage1_points();
   CHECK(names(v) == std::vector<std::string>{"variant=adamw,lr=0.001,seed=0",
                                              "variant=adamw,lr=0.003,seed=0",
@@ -98,7 +100,8 @@ TEST_CASE("sweep files expand grids, zips and variants into named points") {
 }
 
 TEST_CASE("the shipped sweep files load and every point's config is valid") {
-  auto spec = muonlab::load_sweep_spec(muonlab::test::source_path("configs/sweeps/tiny-lr.yaml"), {});
+  auto spec =
+      muonlab::load_sweep_spec(muonlab::test::source_path("configs/sweeps/tiny-lr.yaml"), {});
   CHECK(spec.two_stage());
   auto points = spec.stage1_points();
   REQUIRE(points.size() == 8);
@@ -132,8 +135,10 @@ TEST_CASE("bad sweep files fail with one line naming the key") {
 
 TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone run") {
   TempDir dir;
-  write_file(dir.path() / "s.yaml",
-             tiny_sweep("grid: {optim.lr: [0.0003, 0.003, 0.03], seed: [0]}\nstage2: {grid: {seed: [1]}}\n"));
+  write_file(
+      dir.path() / "s.yaml",
+      tiny_sweep(
+          "grid: {optim.lr: [0.0003, 0.003, 0.03], seed: [0]}\nstage2: {grid: {seed: [1]}}\n"));
   auto dry = run_muonlab("sweep " + dir.str("s.yaml") + " --out " + dir.str("out") + " --dry-run");
   INFO(dry.output);
   REQUIRE(dry.exit_code == 0);
@@ -164,7 +169,8 @@ TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone 
   const std::string threads = std::to_string(muonlab::available_cores() / 2);
   auto alone = run_shell(muonlab::test::train_command(dir.str("alone"), "--quiet") + " " +
                          "--set train.steps=20 --set train.eval_every=10 --set train.ckpt_every=5 "
-                         "--set train.spectral_every=10 --set optim.lr=0.003 --set threads=" + threads);
+                         "--set train.spectral_every=10 --set optim.lr=0.003 --set threads=" +
+                         threads);
   INFO(alone.output);
   REQUIRE(alone.exit_code == 0);
   CHECK(train_losses(dir.str("alone")) == train_losses(dir.str("out/lr=0.003,seed=0")));
@@ -266,7 +272,8 @@ TEST_CASE("a sweep killed mid-point resumes: every point finishes once, same num
 
 TEST_CASE("SIGTERM stops a sweep: the running point checkpoints, the rest wait, exit 130") {
   TempDir dir;
-  write_file(dir.path() / "s.yaml", tiny_sweep("grid: {optim.lr: [0.001, 0.003], seed: [0]}\n", 60));
+  write_file(dir.path() / "s.yaml",
+             tiny_sweep("grid: {optim.lr: [0.001, 0.003], seed: [0]}\n", 60));
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {

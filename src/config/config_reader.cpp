@@ -154,7 +154,7 @@ YAML::Node resolved_node<std::vector<double>>(const std::vector<double>& values)
 // Flattens a YAML tree into "a.b.c" / "a.b[2]" -> scalar text, numbers in their shortest
 // round-trip form (so a config saved with "0.0030000000000000001" equals one saying "0.003").
 void flatten_into(const YAML::Node& node, const std::string& prefix,
-             std::map<std::string, std::string>& out) {
+                  std::map<std::string, std::string>& out) {
   if (node.IsMap()) {
     for (const auto& kv : node)
       flatten_into(
@@ -168,7 +168,7 @@ void flatten_into(const YAML::Node& node, const std::string& prefix,
   } else {
     double number = 0;
     out[prefix] = node.IsScalar() && parse_number(node.Scalar(), number) ? shortest_text(number)
-                                                                        : node.Scalar();
+                                                                         : node.Scalar();
   }
 }
 

@@ -1,12 +1,12 @@
 // Shortest round-trip formatting of doubles.
 #include "src/config/number_text.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 
 namespace muonlab {
 

@@ -75,8 +75,7 @@ std::string lr_text(double lr) { return std::isfinite(lr) ? shortest_text(lr) : 
 // A text table with left-aligned first columns and right-aligned numbers.
 class Table {
  public:
-  explicit Table(std::vector<std::string> header, size_t left_columns = 1)
-      : left_(left_columns) {
+  explicit Table(std::vector<std::string> header, size_t left_columns = 1) : left_(left_columns) {
     rows_.push_back(std::move(header));
   }
   void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
@@ -137,8 +136,8 @@ std::string format_comparison(const Comparison& c) {
              2);
   for (const auto& r : c.runs) {
     std::string target = !std::isfinite(c.target) ? "-"
-                         : r.target_step >= 0      ? "step " + std::to_string(r.target_step)
-                                                   : "not reached";
+                         : r.target_step >= 0     ? "step " + std::to_string(r.target_step)
+                                                  : "not reached";
     std::string status = r.status + (r.at_best_lr ? " *" : "");
     if (r.status == "stopped" || r.status == "running")
       status += " (" + std::to_string(r.steps) + "/" + std::to_string(r.planned_steps) + ")";
@@ -160,11 +159,13 @@ std::string format_comparison(const Comparison& c) {
   bool any_kind = false;
   for (const auto& r : c.runs) {
     std::vector<std::string> row{r.name};
-    for (const char* k : {"q", "k", "v", "o", "w1", "w2", "w3"}) row.push_back(num(rank_of(r, k), "%.2f"));
+    for (const char* k : {"q", "k", "v", "o", "w1", "w2", "w3"})
+      row.push_back(num(rank_of(r, k), "%.2f"));
     any_kind = any_kind || !r.stable_rank.empty();
     kinds.add(row);
   }
-  if (any_kind) out << "\nstable rank by matrix kind (mean over layers, last record)\n" << kinds.str();
+  if (any_kind)
+    out << "\nstable rank by matrix kind (mean over layers, last record)\n" << kinds.str();
 
   Table groups({c.group_by, "runs", "best lr", "seeds", "final val", "best val",
                 "plateau 0.02 nats", "plateau 1%", "gap to best", "p (Welch)"});
@@ -173,24 +174,32 @@ std::string format_comparison(const Comparison& c) {
       if (!std::isfinite(p.width)) return std::string("-");
       return num(p.width, "%.2f") + " [" + lr_text(p.lr_min) + ", " + lr_text(p.lr_max) + "]";
     };
-    std::string best_lr = lr_text(g.best_lr) + (g.edge && std::isfinite(g.best_lr) ? " (edge)" : "");
-    std::string gap = g.is_best ? "best" : num(g.gap, "%+.4f") + (std::isfinite(g.gap_se) ? " ± " + num(g.gap_se, "%.4f") : "");
-    std::string p = g.is_best || !std::isfinite(g.gap) ? "-" : g.test.valid ? num(g.test.p, "%.3g") : "n/a";
+    std::string best_lr =
+        lr_text(g.best_lr) + (g.edge && std::isfinite(g.best_lr) ? " (edge)" : "");
+    std::string gap =
+        g.is_best
+            ? "best"
+            : num(g.gap, "%+.4f") + (std::isfinite(g.gap_se) ? " ± " + num(g.gap_se, "%.4f") : "");
+    std::string p = g.is_best || !std::isfinite(g.gap) ? "-"
+                    : g.test.valid                     ? num(g.test.p, "%.3g")
+                                                       : "n/a";
     groups.add({g.name, std::to_string(g.done) + "/" + std::to_string(g.runs), best_lr,
                 std::to_string(g.final_at_best.size()),
                 num(g.final_mean, "%.4f") + " ± " + num(g.final_std, "%.4f"),
                 num(g.best_mean, "%.4f") + " ± " + num(g.best_std, "%.4f"), plateau(g.plateau_nats),
                 plateau(g.plateau_relative), gap, p});
   }
-  out << "\nby " << c.group_by << " (statistics over finished runs; final/best val: mean ± std "
+  out << "\nby " << c.group_by
+      << " (statistics over finished runs; final/best val: mean ± std "
          "over seeds at the best lr)\n"
       << groups.str();
   for (const auto& g : c.groups) {
     if (g.by_lr.size() < 2 || g.selection_seeds.empty()) continue;
     std::string seeds;
-    for (int64_t seed : g.selection_seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(seed);
-    out << g.name << ": best lr and plateau chosen on seed" << (g.selection_seeds.size() > 1 ? "s " : " ")
-        << seeds << " (finished at every lr)\n";
+    for (int64_t seed : g.selection_seeds)
+      seeds += (seeds.empty() ? "" : ", ") + std::to_string(seed);
+    out << g.name << ": best lr and plateau chosen on seed"
+        << (g.selection_seeds.size() > 1 ? "s " : " ") << seeds << " (finished at every lr)\n";
   }
   for (const auto& g : c.groups)
     if (g.edge && std::isfinite(g.best_lr))

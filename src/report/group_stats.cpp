@@ -62,7 +62,8 @@ GroupStats one_group(const std::string& name, std::vector<RunSummary*>& members)
   }
   size_t best = g.by_lr.size();
   for (size_t i = 0; i < g.by_lr.size(); ++i)
-    if (std::isfinite(g.by_lr[i].mean) && (best == g.by_lr.size() || g.by_lr[i].mean < g.by_lr[best].mean))
+    if (std::isfinite(g.by_lr[i].mean) &&
+        (best == g.by_lr.size() || g.by_lr[i].mean < g.by_lr[best].mean))
       best = i;
   if (best == g.by_lr.size()) return g;
   g.best_lr = g.by_lr[best].lr;

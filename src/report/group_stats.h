@@ -31,16 +31,16 @@ struct Plateau {
 struct GroupStats {
   std::string name;
   int runs = 0, done = 0;
-  std::vector<LrPoint> by_lr;  // ascending lr
+  std::vector<LrPoint> by_lr;            // ascending lr
   std::vector<int64_t> selection_seeds;  // seeds every lr finished; by_lr uses only these
   double best_lr = NAN;
   bool edge = false;  // the best lr is the smallest or largest of the grid (or the only one)
   Plateau plateau_nats, plateau_relative;
   std::vector<double> final_at_best, best_at_best;  // one per seed at the best lr
   double final_mean = NAN, final_std = NAN, best_mean = NAN, best_std = NAN;
-  bool is_best = false;                // the lowest mean final val of all groups
-  double gap = NAN, gap_se = NAN;      // mean final val minus the best group's
-  WelchResult test;                    // against the best group, over seeds
+  bool is_best = false;            // the lowest mean final val of all groups
+  double gap = NAN, gap_se = NAN;  // mean final val minus the best group's
+  WelchResult test;                // against the best group, over seeds
 };
 
 constexpr double kPlateauDeltaNats = 0.02;

@@ -20,7 +20,9 @@ namespace {
 json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 json plateau_json(const Plateau& p) {
-  return {{"delta", p.delta}, {"lr_min", number(p.lr_min)}, {"lr_max", number(p.lr_max)},
+  return {{"delta", p.delta},
+          {"lr_min", number(p.lr_min)},
+          {"lr_max", number(p.lr_max)},
           {"width", number(p.width)}};
 }
 
@@ -54,49 +56,64 @@ json comparison_json(const Comparison& c) {
   for (const auto& r : c.runs) {
     json sr = json::object();
     for (const auto& [key, value] : r.stable_rank) sr[key] = number(value);
-    runs.push_back({{"run_dir", r.run_dir},      {"name", r.name},
-                    {"group", r.group},          {"optimizer", r.optimizer},
-                    {"lr", number(r.lr)},        {"seed", r.seed},
-                    {"status", r.status},        {"error", r.error},
-                    {"steps", r.steps},          {"planned_steps", r.planned_steps},
-                    {"tokens", r.tokens},        {"final_val", number(r.final_val)},
-                    {"best_val", number(r.best_val)}, {"ppl", number(r.final_ppl)},
-                    {"bpb", number(r.final_bpb)}, {"tok_per_s", number(r.tok_per_s)},
+    runs.push_back({{"run_dir", r.run_dir},
+                    {"name", r.name},
+                    {"group", r.group},
+                    {"optimizer", r.optimizer},
+                    {"lr", number(r.lr)},
+                    {"seed", r.seed},
+                    {"status", r.status},
+                    {"error", r.error},
+                    {"steps", r.steps},
+                    {"planned_steps", r.planned_steps},
+                    {"tokens", r.tokens},
+                    {"final_val", number(r.final_val)},
+                    {"best_val", number(r.best_val)},
+                    {"ppl", number(r.final_ppl)},
+                    {"bpb", number(r.final_bpb)},
+                    {"tok_per_s", number(r.tok_per_s)},
                     {"target_step", r.target_step >= 0 ? json(r.target_step) : json(nullptr)},
                     {"target_tokens", r.target_tokens >= 0 ? json(r.target_tokens) : json(nullptr)},
-                    {"stable_rank", sr},         {"update_stable_rank", number(r.update_stable_rank)},
+                    {"stable_rank", sr},
+                    {"update_stable_rank", number(r.update_stable_rank)},
                     {"at_best_lr", r.at_best_lr}});
   }
   json groups = json::array();
   for (const auto& g : c.groups) {
     json by_lr = json::array();
     for (const auto& p : g.by_lr)
-      by_lr.push_back({{"lr", p.lr}, {"mean", number(p.mean)}, {"std", number(p.std)},
-                       {"n", p.n}, {"runs", p.runs}});
-    groups.push_back({{"name", g.name},
-                      {"runs", g.runs},
-                      {"done", g.done},
-                      {"best_lr", number(g.best_lr)},
-                      {"edge", g.edge},
-                      {"loss_by_lr", by_lr},
-                      {"selection_seeds", g.selection_seeds},
-                      {"plateau", {{"nats", plateau_json(g.plateau_nats)},
-                                   {"relative", plateau_json(g.plateau_relative)}}},
-                      {"seeds", g.final_at_best.size()},
-                      {"final_val", {{"mean", number(g.final_mean)}, {"std", number(g.final_std)},
-                                     {"values", g.final_at_best}}},
-                      {"best_val", {{"mean", number(g.best_mean)}, {"std", number(g.best_std)},
-                                    {"values", g.best_at_best}}},
-                      {"is_best", g.is_best},
-                      {"gap", number(g.gap)},
-                      {"gap_se", number(g.gap_se)},
-                      {"welch", g.test.valid ? json({{"t", number(g.test.t)},
-                                                     {"dof", number(g.test.dof)},
-                                                     {"p", number(g.test.p)}})
-                                             : json(nullptr)}});
+      by_lr.push_back({{"lr", p.lr},
+                       {"mean", number(p.mean)},
+                       {"std", number(p.std)},
+                       {"n", p.n},
+                       {"runs", p.runs}});
+    groups.push_back(
+        {{"name", g.name},
+         {"runs", g.runs},
+         {"done", g.done},
+         {"best_lr", number(g.best_lr)},
+         {"edge", g.edge},
+         {"loss_by_lr", by_lr},
+         {"selection_seeds", g.selection_seeds},
+         {"plateau",
+          {{"nats", plateau_json(g.plateau_nats)}, {"relative", plateau_json(g.plateau_relative)}}},
+         {"seeds", g.final_at_best.size()},
+         {"final_val",
+          {{"mean", number(g.final_mean)},
+           {"std", number(g.final_std)},
+           {"values", g.final_at_best}}},
+         {"best_val",
+          {{"mean", number(g.best_mean)}, {"std", number(g.best_std)}, {"values", g.best_at_best}}},
+         {"is_best", g.is_best},
+         {"gap", number(g.gap)},
+         {"gap_se", number(g.gap_se)},
+         {"welch", g.test.valid ? json({{"t", number(g.test.t)},
+                                        {"dof", number(g.test.dof)},
+                                        {"p", number(g.test.p)}})
+                                : json(nullptr)}});
   }
-  return {{"group_by", c.group_by}, {"target", number(c.target)}, {"runs", runs},
-          {"groups", groups}};
+  return {
+      {"group_by", c.group_by}, {"target", number(c.target)}, {"runs", runs}, {"groups", groups}};
 }
 
 std::string comparison_csv(const Comparison& c) {
@@ -109,10 +126,10 @@ std::string comparison_csv(const Comparison& c) {
       auto it = r.stable_rank.find(key);
       return it == r.stable_rank.end() ? std::string() : cell(it->second);
     };
-    out << csv_field(r.run_dir) << "," << csv_field(r.group) << "," << csv_field(r.optimizer)
-        << "," << cell(r.lr) << "," << r.seed << "," << r.status << "," << r.steps << ","
-        << r.tokens << "," << cell(r.final_val) << "," << cell(r.best_val) << ","
-        << cell(r.final_ppl) << "," << cell(r.final_bpb) << "," << cell(r.tok_per_s) << ","
+    out << csv_field(r.run_dir) << "," << csv_field(r.group) << "," << csv_field(r.optimizer) << ","
+        << cell(r.lr) << "," << r.seed << "," << r.status << "," << r.steps << "," << r.tokens
+        << "," << cell(r.final_val) << "," << cell(r.best_val) << "," << cell(r.final_ppl) << ","
+        << cell(r.final_bpb) << "," << cell(r.tok_per_s) << ","
         << (r.target_step >= 0 ? std::to_string(r.target_step) : "") << ","
         << (r.target_tokens >= 0 ? std::to_string(r.target_tokens) : "");
     for (const char* key : {"all", "attn", "mlp", "q", "k", "v", "o", "w1", "w2", "w3"})
@@ -126,10 +143,12 @@ std::string comparison_markdown(const Comparison& c, const json& plots) {
   std::ostringstream md;
   md << "# Comparison by `" << c.group_by << "`\n\n";
   md << "## Groups\n\nStatistics over finished runs; final/best val are mean ± std over the "
-        "seeds at each group's best lr: the lr with the lowest mean final val over the seeds every lr of the group finished. Plateau = log10(lr_max/lr_min) "
+        "seeds at each group's best lr: the lr with the lowest mean final val over the seeds every "
+        "lr of the group finished. Plateau = log10(lr_max/lr_min) "
         "over the contiguous lrs within δ of the best loss. The gap is to the best group, ± its "
         "standard error; p from Welch's t-test over seeds (n/a with one seed).\n\n";
-  md << "| " << c.group_by << " | runs | best lr | seeds | final val | best val | plateau δ=0.02 "
+  md << "| " << c.group_by
+     << " | runs | best lr | seeds | final val | best val | plateau δ=0.02 "
         "nats | plateau δ=1 % | gap to best | p |\n|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& g : c.groups) {
     auto plateau = [](const Plateau& p) {
@@ -143,9 +162,13 @@ std::string comparison_markdown(const Comparison& c, const json& plots) {
        << g.final_at_best.size() << " | " << fixed(g.final_mean, 4) << " ± "
        << fixed(g.final_std, 4) << " | " << fixed(g.best_mean, 4) << " ± " << fixed(g.best_std, 4)
        << " | " << plateau(g.plateau_nats) << " | " << plateau(g.plateau_relative) << " | "
-       << (g.is_best ? "best" : std::isfinite(g.gap) ? fixed(g.gap, 4) + " ± " + fixed(g.gap_se, 4) : "–")
+       << (g.is_best              ? "best"
+           : std::isfinite(g.gap) ? fixed(g.gap, 4) + " ± " + fixed(g.gap_se, 4)
+                                  : "–")
        << " | "
-       << (g.is_best || !std::isfinite(g.gap) ? "–" : g.test.valid ? fixed(g.test.p, 4) : "n/a")
+       << (g.is_best || !std::isfinite(g.gap) ? "–"
+           : g.test.valid                     ? fixed(g.test.p, 4)
+                                              : "n/a")
        << " |\n";
   }
   md << "\n## Runs\n\n`*` = at its group's best lr. SR = mean stable rank ‖W‖²_F/σ²_max of the "
@@ -159,13 +182,12 @@ std::string comparison_markdown(const Comparison& c, const json& plots) {
   md << "\n";
   for (const auto& r : c.runs) {
     std::string target = !std::isfinite(c.target) ? "–"
-                         : r.target_step >= 0
-                             ? "step " + std::to_string(r.target_step) + " (" +
-                                   std::to_string(r.target_tokens) + " tokens)"
-                             : "not reached";
+                         : r.target_step >= 0     ? "step " + std::to_string(r.target_step) + " (" +
+                                                    std::to_string(r.target_tokens) + " tokens)"
+                                              : "not reached";
     md << "| " << r.name << " | " << r.group << " | "
-       << (std::isfinite(r.lr) ? shortest_text(r.lr) : "–") << " | " << r.seed << " | "
-       << r.status << (r.at_best_lr ? " *" : "") << " | " << r.steps << " | " << r.tokens << " | "
+       << (std::isfinite(r.lr) ? shortest_text(r.lr) : "–") << " | " << r.seed << " | " << r.status
+       << (r.at_best_lr ? " *" : "") << " | " << r.steps << " | " << r.tokens << " | "
        << fixed(r.final_val, 4) << " | " << fixed(r.best_val, 4) << " | " << fixed(r.final_ppl, 2)
        << " | " << fixed(r.final_bpb, 4) << " | " << fixed(r.tok_per_s, 0) << " | " << target
        << " | " << rank(r, "all") << " | " << rank(r, "attn") << " | " << rank(r, "mlp") << " | "
@@ -208,8 +230,9 @@ json draw_plots(const std::string& out_dir, std::string& messages) {
     throw std::runtime_error("compare --plots: " + script +
                              " not found; set MUONLAB_PLOT_SCRIPT to muonlab's tools/plot.py");
   if (system((python + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0)
-    throw std::runtime_error("compare --plots: /usr/bin/python3 has no matplotlib; install "
-                             "Debian's python3-matplotlib (tools/setup.sh does)");
+    throw std::runtime_error(
+        "compare --plots: /usr/bin/python3 has no matplotlib; install "
+        "Debian's python3-matplotlib (tools/setup.sh does)");
   const std::string summary = (fs::path(out_dir) / "summary.json").string();
   auto quote = [](const std::string& text) {
     std::string out = "'";

@@ -55,7 +55,8 @@ void summarize_spectra(const json& record, RunSummary& s) {
     double rank = number_or_nan(m, "stable_rank");
     if (!std::isfinite(rank)) continue;
     const bool attention = kind == "q" || kind == "k" || kind == "v" || kind == "o";
-    for (const std::string& key : {kind, std::string("all"), std::string(attention ? "attn" : "mlp")})
+    for (const std::string& key :
+         {kind, std::string("all"), std::string(attention ? "attn" : "mlp")})
       sums[key].first += rank, sums[key].second += 1;
     if (m.contains("update")) {
       double update = number_or_nan(m["update"], "stable_rank");

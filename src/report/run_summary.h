@@ -14,22 +14,23 @@ namespace muonlab {
 
 struct RunSummary {
   std::string run_dir;
-  std::string name;     // the sweep point name, or the run directory as given
-  std::string group;    // filled in by the comparison
-  std::string optimizer;                  // optim.kind
-  double lr = NAN;                        // optim.lr
+  std::string name;       // the sweep point name, or the run directory as given
+  std::string group;      // filled in by the comparison
+  std::string optimizer;  // optim.kind
+  double lr = NAN;        // optim.lr
   int64_t seed = 0;
-  std::string status = "no metrics";  // done running stopped failed "no val" "no metrics" unreadable
+  std::string status =
+      "no metrics";   // done running stopped failed "no val" "no metrics" unreadable
   std::string error;  // a failed sweep point's last error line, or why metrics are unreadable
-  int64_t steps = 0, planned_steps = 0;   // last train step recorded; train.steps
-  int64_t tokens = 0;                     // tokens seen at the last train record
+  int64_t steps = 0, planned_steps = 0;  // last train step recorded; train.steps
+  int64_t tokens = 0;                    // tokens seen at the last train record
   double final_val = NAN, best_val = NAN, final_ppl = NAN, final_bpb = NAN;
-  double tok_per_s = NAN;                 // median over train records
+  double tok_per_s = NAN;                        // median over train records
   int64_t target_step = -1, target_tokens = -1;  // first val record at or below the target
   std::map<std::string, double> stable_rank;     // all, attn, mlp, q, k, v, o, w1, w2, w3
-  double update_stable_rank = NAN;        // mean over block matrices' updates
-  YAML::Node config;                      // config.yaml (null if absent)
-  bool at_best_lr = false;                // set by the comparison: a run at its group's best lr
+  double update_stable_rank = NAN;               // mean over block matrices' updates
+  YAML::Node config;                             // config.yaml (null if absent)
+  bool at_best_lr = false;  // set by the comparison: a run at its group's best lr
 
   bool has_val() const { return std::isfinite(final_val); }
 };

@@ -11,10 +11,10 @@ double mean_of(const std::vector<double>& values);
 double std_of(const std::vector<double>& values);
 
 struct WelchResult {
-  double t = 0;     // (mean_a - mean_b) / se
-  double dof = 0;   // Welch-Satterthwaite degrees of freedom
-  double p = 1;     // two-sided p-value
-  double se = 0;    // standard error of the difference of the means
+  double t = 0;        // (mean_a - mean_b) / se
+  double dof = 0;      // Welch-Satterthwaite degrees of freedom
+  double p = 1;        // two-sided p-value
+  double se = 0;       // standard error of the difference of the means
   bool valid = false;  // false when either side has fewer than 2 values
 };
 WelchResult welch_t_test(const std::vector<double>& a, const std::vector<double>& b);

@@ -21,12 +21,18 @@ double number_or_nan(const json& j, const char* key) {
 }  // namespace
 
 json to_json(const IndexEntry& e) {
-  return {{"point", e.point},       {"stage", e.stage},
-          {"group", e.group},       {"variant", e.variant},
-          {"overrides", e.overrides}, {"status", e.status},
-          {"run_dir", e.run_dir},   {"final_val", number_or_null(e.final_val)},
-          {"best_val", number_or_null(e.best_val)}, {"seconds", e.seconds},
-          {"error", e.error},       {"command", e.command}};
+  return {{"point", e.point},
+          {"stage", e.stage},
+          {"group", e.group},
+          {"variant", e.variant},
+          {"overrides", e.overrides},
+          {"status", e.status},
+          {"run_dir", e.run_dir},
+          {"final_val", number_or_null(e.final_val)},
+          {"best_val", number_or_null(e.best_val)},
+          {"seconds", e.seconds},
+          {"error", e.error},
+          {"command", e.command}};
 }
 
 IndexEntry entry_from_json(const json& j) {

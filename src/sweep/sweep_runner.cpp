@@ -45,7 +45,8 @@ struct PreparedPoint {
 std::string self_executable() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) throw std::runtime_error("sweep: cannot find the muonlab executable (/proc/self/exe)");
+  if (n <= 0)
+    throw std::runtime_error("sweep: cannot find the muonlab executable (/proc/self/exe)");
   return std::string(buf, static_cast<size_t>(n));
 }
 
@@ -70,7 +71,8 @@ json yaml_to_json(const YAML::Node& node) {
 std::string quoted(const std::string& arg) {
   bool plain = !arg.empty();
   for (char c : arg)
-    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) || std::string("_-.,/=:+").find(c) != std::string::npos);
+    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) ||
+                      std::string("_-.,/=:+").find(c) != std::string::npos);
   if (plain) return arg;
   std::string out = "'";
   for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
@@ -107,7 +109,7 @@ class SweepRunner {
   Clock::time_point last_status_ = Clock::now() - std::chrono::hours(1);
   Clock::time_point start_ = Clock::now();
   std::map<int, int64_t> steps_done_at_start_;  // per stage: steps finished before this run
-  std::vector<IndexEntry> earlier_index_;         // sweep.jsonl as this invocation found it
+  std::vector<IndexEntry> earlier_index_;       // sweep.jsonl as this invocation found it
 };
 
 PreparedPoint SweepRunner::prepare(const SweepPoint& point) const {
@@ -351,9 +353,8 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
       p.entry.error.clear();
       running[launch(p)] = {static_cast<size_t>(&p - points.data()), Clock::now()};
       write_index_now();
-      event("started  " + p.entry.point + "  (" + std::to_string(threads_per_job_) +
-            " thread" + (threads_per_job_ > 1 ? "s" : "") + ", log " + p.entry.run_dir +
-            "/train.log)");
+      event("started  " + p.entry.point + "  (" + std::to_string(threads_per_job_) + " thread" +
+            (threads_per_job_ > 1 ? "s" : "") + ", log " + p.entry.run_dir + "/train.log)");
     }
     int wstatus = 0;
     pid_t pid = waitpid(-1, &wstatus, WNOHANG);
@@ -376,8 +377,8 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
         p.entry.error = WIFSIGNALED(wstatus)
                             ? "killed by signal " + std::to_string(WTERMSIG(wstatus))
                             : last_error_line(p.entry.run_dir + "/console.log");
-        event("FAILED   " + p.entry.point + " (exit " + std::to_string(code) + "): " +
-              p.entry.error + "  [" + p.entry.run_dir + "/console.log]");
+        event("FAILED   " + p.entry.point + " (exit " + std::to_string(code) +
+              "): " + p.entry.error + "  [" + p.entry.run_dir + "/console.log]");
       }
       write_index_now();
       status_line(points, stage, true);
@@ -401,7 +402,7 @@ std::vector<SweepPoint> SweepRunner::select_stage2(const std::vector<PreparedPoi
     if (p.entry.status != "done") continue;
     const double loss = spec_.select == "best_val" ? p.entry.best_val : p.entry.final_val;
     const PreparedPoint*& current = best[p.entry.group];
-    const double current_loss = !current                       ? INFINITY
+    const double current_loss = !current                     ? INFINITY
                                 : spec_.select == "best_val" ? current->entry.best_val
                                                              : current->entry.final_val;
     if (std::isfinite(loss) && loss < current_loss) current = &p;
@@ -423,8 +424,10 @@ std::vector<SweepPoint> SweepRunner::select_stage2(const std::vector<PreparedPoi
     snprintf(loss_text, sizeof loss_text, "%.4f", loss);
     out_ << "  " << group << ": " << p->entry.point << "  " << spec_.select << " " << loss_text
          << "  (" << chosen << ")\n";
-    selection[group] = {{"point", p->entry.point}, {"run_dir", p->entry.run_dir},
-                        {"overrides", p->entry.overrides}, {"select", spec_.select},
+    selection[group] = {{"point", p->entry.point},
+                        {"run_dir", p->entry.run_dir},
+                        {"overrides", p->entry.overrides},
+                        {"select", spec_.select},
                         {"loss", loss}};
     for (auto& extra : spec_.stage2_points(p->point)) points.push_back(std::move(extra));
   }
@@ -476,8 +479,8 @@ int SweepRunner::run() {
     ~Restore() { std::signal(SIGINT, i), std::signal(SIGTERM, t); }
   } restore{previous_int, previous_term};
 
-  out_ << "sweep " << spec_.file << " -> " << dir_.string() << ": " << stage1.size()
-       << " points, " << options_.jobs << " at a time with " << threads_per_job_ << " thread"
+  out_ << "sweep " << spec_.file << " -> " << dir_.string() << ": " << stage1.size() << " points, "
+       << options_.jobs << " at a time with " << threads_per_job_ << " thread"
        << (threads_per_job_ > 1 ? "s" : "") << " each\n";
   bool completed = run_points(stage1, 1);
   std::vector<PreparedPoint> stage2;
@@ -492,10 +495,12 @@ int SweepRunner::run() {
   }
   event("");
   int done = 0, failed = 0;
-  for (const auto* p : all_) done += p->entry.status == "done", failed += p->entry.status == "failed";
+  for (const auto* p : all_)
+    done += p->entry.status == "done", failed += p->entry.status == "failed";
   out_ << "sweep " << (completed ? "finished" : "interrupted") << ": " << done << " of "
-       << all_.size() << " points done, " << failed << " failed; index " << (dir_ / "sweep.jsonl").string()
-       << "\ncompare them with: muonlab compare " << dir_.string() << "\n";
+       << all_.size() << " points done, " << failed << " failed; index "
+       << (dir_ / "sweep.jsonl").string() << "\ncompare them with: muonlab compare "
+       << dir_.string() << "\n";
   if (!completed) return 130;
   return failed ? 1 : 0;
 }

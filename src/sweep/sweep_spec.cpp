@@ -256,9 +256,9 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
     reader.fail("base", "file '" + root["base"].as<std::string>() +
                             "' not found (looked next to the sweep file and in the working "
                             "directory)");
-  spec.out_dir = !out_dir.empty()         ? out_dir
-                 : root["out_dir"]        ? root["out_dir"].as<std::string>()
-                                          : "runs/" + fs::path(path).stem().string();
+  spec.out_dir = !out_dir.empty()  ? out_dir
+                 : root["out_dir"] ? root["out_dir"].as<std::string>()
+                                   : "runs/" + fs::path(path).stem().string();
   spec.set = reader.read_set(root["set"], "set");
   for (const auto& assignment : cli_set) {
     auto eq = assignment.find('=');

@@ -49,15 +49,15 @@ struct SweepPoint {
 };
 
 struct SweepSpec {
-  std::string file;     // the sweep file as given
-  std::string base;     // the base config path, resolved
-  std::string out_dir;  // the sweep directory
-  Overrides set;        // sweep `set`, then the command line's --set
+  std::string file;                    // the sweep file as given
+  std::string base;                    // the base config path, resolved
+  std::string out_dir;                 // the sweep directory
+  Overrides set;                       // sweep `set`, then the command line's --set
   std::vector<SweepVariant> variants;  // at least one
   std::string group_by = "optim.kind";
   std::string select = "final_val";
-  Axes stage2;                // empty: a one-stage sweep
-  YAML::Node tree;            // the sweep file as parsed (for change detection)
+  Axes stage2;                       // empty: a one-stage sweep
+  YAML::Node tree;                   // the sweep file as parsed (for change detection)
   std::vector<std::string> cli_set;  // the command line's --set, as given
 
   bool two_stage() const { return !stage2.empty(); }

@@ -4,9 +4,9 @@
 #include "src/train/run_lock.h"
 
 #include <fcntl.h>
-#include <cerrno>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <stdexcept>
 

@@ -1,7 +1,8 @@
-// An exclusive lock on a run directory (an OFD lock on RUN_DIR/.lock) held while `muonlab train` runs
-// in it: a second trainer in the same directory is refused instead of interleaving checkpoints,
-// and `muonlab compare` / `muonlab sweep` can tell a running run from a stopped one. The kernel
-// drops the lock when the process dies, also by SIGKILL. It does not work across NFS hosts.
+// An exclusive lock on a run directory (an OFD lock on RUN_DIR/.lock) held while `muonlab train`
+// runs in it: a second trainer in the same directory is refused instead of interleaving
+// checkpoints, and `muonlab compare` / `muonlab sweep` can tell a running run from a stopped one.
+// The kernel drops the lock when the process dies, also by SIGKILL. It does not work across NFS
+// hosts.
 #pragma once
 #include <string>
 

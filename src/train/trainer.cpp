@@ -19,12 +19,12 @@
 #include "data/batch_loader.h"
 #include "data/tokenizer.h"
 #include "optim/grad_clip.h"
-#include "src/train/checkpoint.h"
 #include "src/config/number_text.h"
+#include "src/runtime.h"
+#include "src/train/checkpoint.h"
 #include "src/train/metrics.h"
 #include "src/train/precision.h"
 #include "src/train/run_lock.h"
-#include "src/runtime.h"
 #include "src/train/spectral_recorder.h"
 
 namespace muonlab {
@@ -306,7 +306,9 @@ void Trainer::log_train(double loss, double compute_seconds) {
   const auto& t = cfg_.train;
   const double tokens = static_cast<double>(t.batch_size * t.grad_accum * cfg_.model.seq_len);
   const double flops_per_token = llama_flops_per_token(cfg_.model);
-  auto mfu_of = [&](double tok_per_s) { return tok_per_s * flops_per_token / (t.peak_gflops * 1e9); };
+  auto mfu_of = [&](double tok_per_s) {
+    return tok_per_s * flops_per_token / (t.peak_gflops * 1e9);
+  };
   const double tok_per_s = tokens / std::max(compute_seconds, 1e-9);
   double lr = optimizer_->parts().front()->groups().front().lr;
   json groups = json::object();
