@@ -14,6 +14,7 @@
 
 #include "data/corpus.h"
 #include "src/bench.h"
+#include "src/blas_autotune.h"
 #include "src/config/config.h"
 #include "src/config/number_text.h"
 #include "src/report/compare.h"
@@ -341,6 +342,9 @@ int run_cli(int argc, char** argv) {
   }
   std::string command = args[0];
   args.erase(args.begin());
+  const bool computes = command == "train" || command == "sweep" || command == "bench" ||
+                        command == "version" || command == "--version";
+  if (computes) reexec_with_better_blas(argv);
   try {
     if (command == "tokenize") return cmd_tokenize(args);
     if (command == "train") return cmd_train(args);

@@ -6,6 +6,8 @@
 
 #include <thread>
 
+#include "src/blas_autotune.h"
+
 namespace muonlab {
 
 int configure_threads(int64_t requested) {
@@ -36,7 +38,18 @@ BlasInfo detect_blas() {
 std::string runtime_summary() {
   BlasInfo blas = detect_blas();
   std::string line = "threads " + std::to_string(at::get_num_threads()) + " | BLAS " + blas.name;
-  if (!blas.core.empty()) line += " (" + blas.core + ")";
+  if (!blas.core.empty()) {
+    const std::string note = blas_autotune_note(blas.core);
+    const std::string better = better_blas_kernel(blas.core, detect_cpu_features());
+    if (!note.empty()) {
+      line += " (" + blas.core + ", " + note + ")";
+    } else if (!better.empty()) {
+      line += " (" + blas.core + ": a slow generic fallback kernel; OPENBLAS_CORETYPE=" + better +
+              " is faster)";
+    } else {
+      line += " (" + blas.core + ")";
+    }
+  }
   line += " | LibTorch " + std::string(TORCH_VERSION);
   return line;
 }

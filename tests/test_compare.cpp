@@ -17,6 +17,7 @@
 using Catch::Matchers::Contains;
 using muonlab::test::read_file;
 using muonlab::test::run_muonlab;
+using muonlab::test::run_shell;
 using muonlab::test::TempDir;
 using muonlab::test::write_file;
 using nlohmann::json;
@@ -267,15 +268,21 @@ std::pair<uint32_t, uint32_t> png_size(const fs::path& path) {
   return {be32(16), be32(20)};
 }
 
+// The study's run directories as compare arguments; fails the test without matplotlib.
+std::string plot_inputs(const std::vector<std::string>& inputs) {
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0)
+    FAIL("python3-matplotlib is missing; tools/setup.sh installs it");
+  std::string args;
+  for (const auto& d : inputs) args += " " + d;
+  return args;
+}
+
 }  // namespace
 
 TEST_CASE("compare --plots writes valid PNGs and summary.md references exactly those") {
-  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0)
-    FAIL("python3-matplotlib is missing; tools/setup.sh installs it");
   TempDir dir;
   auto inputs = write_study(dir);
-  std::string args;
-  for (const auto& d : inputs) args += " " + d;
+  const std::string args = plot_inputs(inputs);
   auto r = run_muonlab("compare" + args + " --out " + dir.str("report") + " --plots");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
@@ -303,4 +310,25 @@ TEST_CASE("compare --plots writes valid PNGs and summary.md references exactly t
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + static_cast<long>(inputs.size()));
   auto summary = json::parse(read_file(dir.path() / "report" / "summary.json"));
   CHECK(summary["groups"].size() == 2);
+}
+
+TEST_CASE("compare --plots: a failing plot script leaves a summary.md without any figure") {
+  TempDir dir;
+  auto inputs = write_study(dir);
+  const std::string args = plot_inputs(inputs);
+  // A report with figures from an earlier, successful run...
+  fs::create_directories(dir.path() / "report");
+  write_file(dir.path() / "report" / "summary.md", "![old](val_loss.png)\n");
+  write_file(dir.path() / "broken.py", "import sys\nsys.exit('plot: out of ink')\n");
+  auto r =
+      run_shell("MUONLAB_PLOT_SCRIPT=" + dir.str("broken.py") + " " + std::string(MUONLAB_BINARY) +
+                " compare" + args + " --out " + dir.str("report") + " --plots");
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains("tools/plot.py failed: plot: out of ink"));
+  // ...is replaced by this run's tables, naming why there are no figures.
+  const std::string md = read_file(dir.path() / "report" / "summary.md");
+  CHECK(md.find("](") == std::string::npos);
+  CHECK_THAT(md, Contains("not drawn: every figure"));
+  CHECK_THAT(md, Contains(fs::path(inputs[0]).filename().string()));
 }

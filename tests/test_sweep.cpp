@@ -1,8 +1,9 @@
 // `muonlab sweep`: grid, zip and variant expansion and run-directory names; two-stage selection
-// of the lowest loss; --jobs 2 giving the same numbers as the point run alone; a failing point
-// not stopping the others; resume after the sweep is SIGKILLed mid-point (every point finishes
-// once, with the numbers of an uninterrupted sweep); SIGTERM stopping it cleanly (exit 130);
-// changed sweep files refused; --dry-run.
+// of the lowest loss, each group's stage 2 queued as soon as its stage 1 is finished; --jobs 2
+// giving the same numbers as the point run alone; a failing point not stopping the others; resume
+// after the sweep is SIGKILLed mid-point (every point finishes once, with the numbers of an
+// uninterrupted sweep); SIGTERM stopping it cleanly (exit 130); changed sweep files refused;
+// --dry-run.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <sstream>
 #include <thread>
 
 #include "src/config/config_reader.h"
@@ -131,6 +133,9 @@ TEST_CASE("bad sweep files fail with one line naming the key") {
   auto r = run_muonlab("sweep " + dir.str("sweep.yaml") + " --jobs 64");
   CHECK(r.exit_code != 0);
   CHECK_THAT(r.output, Contains("--jobs 64: must be between 1 and the"));
+  r = run_muonlab("sweep " + dir.str("sweep.yaml") + " --dry-run --set 'optim.lr=[1,'");
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.output, Contains("--set optim.lr=[1,: cannot parse the value"));
 }
 
 TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone run") {
@@ -163,7 +168,7 @@ TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone 
   CHECK(selection["adamw"]["loss"].get<double>() == best_loss);
   CHECK(index[3].stage == 2);
   CHECK(index[3].point == best.substr(0, best.find(",seed=")) + ",seed=1");
-  CHECK_THAT(r.output, Contains("adamw: " + best + "  final_val"));
+  CHECK_THAT(r.output, Contains("stage 2, adamw: best stage-1 point " + best + "  final_val"));
 
   // The same point alone, with the thread count --jobs 2 gave it (half the cores).
   const std::string threads = std::to_string(muonlab::available_cores() / 2);
@@ -185,6 +190,30 @@ TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone 
   CHECK_THAT(changed.output, Contains("changed since"));
   CHECK_THAT(changed.output, Contains("sweep.grid.optim.lr"));
   CHECK(muonlab::read_index(dir.str("out")).size() == 4);  // the index is untouched
+}
+
+TEST_CASE("a group's stage 2 starts as soon as its own stage 1 is finished") {
+  TempDir dir;
+  write_file(dir.path() / "s.yaml",
+             tiny_sweep("variants:\n"
+                        "  a: {set: {optim.kind: adamw}, grid: {optim.lr: [0.003]}}\n"
+                        "  m: {set: {optim.kind: muon}, grid: {optim.lr: [0.01, 0.02]}}\n"
+                        "grid: {seed: [0]}\ngroup_by: variant\nstage2: {grid: {seed: [1]}}\n",
+                        10));
+  auto r = run_muonlab("sweep " + dir.str("s.yaml") + " --out " + dir.str("out") + " --jobs 1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  std::vector<std::string> started;
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("started  ", 0) == 0) started.push_back(line.substr(9, line.find("  (") - 9));
+  auto selection = nlohmann::json::parse(read_file(dir.path() / "out" / "selection.json"));
+  const std::string m_best = selection["m"]["point"];
+  const std::vector<std::string> expected = {
+      "variant=a,lr=0.003,seed=0", "variant=a,lr=0.003,seed=1", "variant=m,lr=0.01,seed=0",
+      "variant=m,lr=0.02,seed=0", m_best.substr(0, m_best.find(",seed=")) + ",seed=1"};
+  CHECK(started == expected);
+  CHECK(muonlab::read_index(dir.str("out")).size() == 5);
 }
 
 TEST_CASE("a failing point is reported and the others still run") {

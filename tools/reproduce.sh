@@ -67,7 +67,8 @@ report="$work/report"
 mkdir -p "$out/figures"
 rm -f "$out"/figures/*.png
 cp "$report"/*.png "$out/figures/" 2>/dev/null || true
-command="tools/reproduce.sh lm$([ "$quick" = 1 ] && echo ' --quick')"
+command="tools/reproduce.sh lm"
+if [ "$quick" = 1 ]; then command="$command --quick"; fi
 /usr/bin/python3 tools/study_report.py --summary "$report/summary.json" \
   --summary-md "$report/summary.md" --out "$out/results.md" --figures figures \
   --setup "$setup" --command "$command" --wall-seconds "$(($(date +%s) - start))"

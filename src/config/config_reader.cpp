@@ -185,17 +185,19 @@ YAML::Node load_yaml_with_bases(const std::string& path) {
   return load_chain(path, chain);
 }
 
-void apply_override(YAML::Node& root, const std::string& assignment) {
+std::pair<std::string, YAML::Node> parse_assignment(const std::string& assignment) {
   auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
     throw ConfigError("--set " + assignment + ": expected key.path=value, e.g. train.steps=100");
-  std::string path = assignment.substr(0, eq);
-  YAML::Node value;
   try {
-    value = YAML::Load(assignment.substr(eq + 1));
+    return {assignment.substr(0, eq), YAML::Load(assignment.substr(eq + 1))};
   } catch (const YAML::Exception& e) {
     throw ConfigError("--set " + assignment + ": cannot parse the value: " + e.msg);
   }
+}
+
+void apply_override(YAML::Node& root, const std::string& assignment) {
+  auto [path, value] = parse_assignment(assignment);
   std::vector<YAML::Node> trail{root};
   size_t start = 0;
   while (true) {

@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace muonlab {
@@ -32,6 +33,9 @@ YAML::Node load_yaml_with_bases(const std::string& path);
 // The tree as "a.b.c" / "a.b[2]" -> scalar text, numbers in their shortest round-trip form
 // (so "0.0030000000000000001" and "0.003" compare equal); an empty list reads "[]".
 std::map<std::string, std::string> flatten_yaml(const YAML::Node& root);
+// Splits "a.b.c=value" into the key path and the value parsed as YAML; throws ConfigError
+// naming the assignment when either part is malformed.
+std::pair<std::string, YAML::Node> parse_assignment(const std::string& assignment);
 // Applies "a.b.c=value" (value parsed as YAML) to `root`; throws ConfigError if malformed.
 void apply_override(YAML::Node& root, const std::string& assignment);
 

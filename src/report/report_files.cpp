@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "src/config/number_text.h"
+#include "src/shell_quote.h"
 #include "src/sweep/sweep_index.h"
 
 namespace muonlab {
@@ -234,13 +235,8 @@ json draw_plots(const std::string& out_dir, std::string& messages) {
         "compare --plots: /usr/bin/python3 has no matplotlib; install "
         "Debian's python3-matplotlib (tools/setup.sh does)");
   const std::string summary = (fs::path(out_dir) / "summary.json").string();
-  auto quote = [](const std::string& text) {
-    std::string out = "'";
-    for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-  };
-  const std::string command =
-      python + " " + quote(script) + " " + quote(summary) + " " + quote(out_dir) + " 2>&1";
+  const std::string command = python + " " + shell_quoted(script) + " " + shell_quoted(summary) +
+                              " " + shell_quoted(out_dir) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) throw std::runtime_error("compare --plots: cannot run " + command);
   char buffer[4096];
@@ -248,9 +244,12 @@ json draw_plots(const std::string& out_dir, std::string& messages) {
   while (fgets(buffer, sizeof buffer, pipe)) output += buffer;
   const int status = pclose(pipe);
   messages += output;
-  if (status != 0)
+  if (status != 0) {
+    while (!output.empty() && std::isspace(static_cast<unsigned char>(output.back())))
+      output.pop_back();
     throw std::runtime_error("compare --plots: tools/plot.py failed: " +
-                             output.substr(output.rfind('\n', output.size() - 2) + 1));
+                             output.substr(output.rfind('\n') + 1));
+  }
   std::ifstream in(fs::path(out_dir) / "plots.json");
   json plots = json::parse(in, nullptr, false);
   if (plots.is_discarded() || !plots.is_object())
@@ -271,8 +270,21 @@ std::string write_report(const Comparison& c, const std::string& out_dir, bool p
   const fs::path dir(out_dir);
   write_file_atomically((dir / "summary.json").string(), comparison_json(c).dump(2) + "\n");
   write_file_atomically((dir / "summary.csv").string(), comparison_csv(c));
-  json drawn = plots ? draw_plots(out_dir, messages) : json(nullptr);
+  json drawn = nullptr;
+  std::string plot_error;
+  if (plots) {
+    try {
+      drawn = draw_plots(out_dir, messages);
+    } catch (const std::exception& e) {
+      // summary.md must never describe the previous figures: write it without any.
+      plot_error = e.what();
+      drawn = {{"plots", json::array()},
+               {"skipped", json::array({{{"plot", "every figure"}, {"reason", plot_error}}})}};
+    }
+  }
   write_file_atomically((dir / "summary.md").string(), comparison_markdown(c, drawn));
+  if (!plot_error.empty())
+    throw std::runtime_error(plot_error + " (summary.md, .csv and .json written, without figures)");
   messages += "wrote " + (dir / "summary.md").string() + ", summary.csv, summary.json\n";
   return messages;
 }

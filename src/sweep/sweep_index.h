@@ -22,7 +22,8 @@ struct IndexEntry {
   double final_val = NAN, best_val = NAN;  // NaN = none (written as null)
   double seconds = 0;
   std::string error;    // the failed point's last error line
-  std::string command;  // the muonlab train command line that runs it
+  std::string command;  // the muonlab train command line that runs it; each launch adds
+                        // --resume (a checkpoint exists) or --overwrite, as console.log shows
 };
 
 nlohmann::json to_json(const IndexEntry& e);

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -20,6 +22,7 @@
 #include "src/config/config.h"
 #include "src/config/number_text.h"
 #include "src/report/run_summary.h"
+#include "src/shell_quote.h"
 #include "src/sweep/sweep_index.h"
 #include "src/train/checkpoint.h"
 
@@ -68,17 +71,6 @@ json yaml_to_json(const YAML::Node& node) {
   return node.Scalar();
 }
 
-std::string quoted(const std::string& arg) {
-  bool plain = !arg.empty();
-  for (char c : arg)
-    plain = plain && (std::isalnum(static_cast<unsigned char>(c)) ||
-                      std::string("_-.,/=:+").find(c) != std::string::npos);
-  if (plain) return arg;
-  std::string out = "'";
-  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 class SweepRunner {
  public:
   SweepRunner(const SweepSpec& spec, const SweepOptions& options, std::ostream& out)
@@ -89,12 +81,15 @@ class SweepRunner {
  private:
   PreparedPoint prepare(const SweepPoint& point) const;
   void check_unchanged() const;
-  void describe(const std::vector<PreparedPoint>& points, const char* heading) const;
+  void describe(const char* heading) const;
   void refresh_from_run_dir(PreparedPoint& p) const;
-  bool run_points(std::vector<PreparedPoint>& points, int stage);
-  std::vector<SweepPoint> select_stage2(const std::vector<PreparedPoint>& stage1);
+  bool run_points();
+  void add_stage2_if_ready(const std::string& group, std::deque<size_t>& queue);
+  void add_point(PreparedPoint p);
   void write_index_now() const;
-  void status_line(const std::vector<PreparedPoint>& points, int stage, bool force);
+  double seconds_per_step(const std::string& group, double fallback) const;
+  std::string eta_text(int64_t steps_done, int running) const;
+  void status_line(bool force);
   void event(const std::string& line);
   pid_t launch(const PreparedPoint& p) const;
 
@@ -103,13 +98,20 @@ class SweepRunner {
   std::ostream& out_;
   fs::path dir_;
   int threads_per_job_ = 1;
-  std::vector<PreparedPoint*> all_;  // stage 1 then stage 2, for the index
+  // Stage 1, then each group's stage-2 points as soon as its stage 1 is finished (a deque, so
+  // references stay valid as points are added).
+  std::deque<PreparedPoint> points_;
+  std::set<std::string> names_;
+  std::vector<std::string> groups_;      // in the order of their first stage-1 point
+  std::set<std::string> stage2_chosen_;  // groups whose stage 2 has been chosen
+  json selection_ = json::object();      // selection.json
+  int stage2_errors_ = 0;                // stage-2 points that could not be prepared
   bool tty_ = isatty(STDOUT_FILENO) != 0;
   bool status_shown_ = false;
   Clock::time_point last_status_ = Clock::now() - std::chrono::hours(1);
   Clock::time_point start_ = Clock::now();
-  std::map<int, int64_t> steps_done_at_start_;  // per stage: steps finished before this run
-  std::vector<IndexEntry> earlier_index_;       // sweep.jsonl as this invocation found it
+  int64_t steps_done_at_start_ = -1;       // steps finished before this invocation
+  std::vector<IndexEntry> earlier_index_;  // sweep.jsonl as this invocation found it
 };
 
 PreparedPoint SweepRunner::prepare(const SweepPoint& point) const {
@@ -147,7 +149,7 @@ PreparedPoint SweepRunner::prepare(const SweepPoint& point) const {
                         "' is not a key of the run config (e.g. optim.kind, or variant)");
   }
   e.command = "muonlab train";
-  for (const auto& arg : p.train_args) e.command += " " + quoted(arg);
+  for (const auto& arg : p.train_args) e.command += " " + shell_quoted(arg);
   return p;
 }
 
@@ -185,9 +187,9 @@ void SweepRunner::check_unchanged() const {
   write_file_atomically(stored.string(), std::string(e.c_str()) + "\n");
 }
 
-void SweepRunner::describe(const std::vector<PreparedPoint>& points, const char* heading) const {
+void SweepRunner::describe(const char* heading) const {
   out_ << heading << "\n";
-  for (const auto& p : points) {
+  for (const auto& p : points_) {
     std::string overrides;
     for (const auto& [key, value] : p.point.overrides)
       overrides += (overrides.empty() ? "" : " ") + override_argument(key, value);
@@ -213,7 +215,7 @@ void SweepRunner::refresh_from_run_dir(PreparedPoint& p) const {
 void SweepRunner::write_index_now() const {
   std::vector<IndexEntry> entries;
   std::set<std::string> current;
-  for (const auto* p : all_) entries.push_back(p->entry), current.insert(p->entry.point);
+  for (const auto& p : points_) entries.push_back(p.entry), current.insert(p.entry.point);
   // Points of the earlier index not prepared yet in this invocation (stage 2 while stage 1
   // reruns) stay listed until they are.
   for (const auto& earlier : earlier_index_)
@@ -248,15 +250,58 @@ int64_t last_train_step(const std::string& metrics_path) {
   return 0;
 }
 
-void SweepRunner::status_line(const std::vector<PreparedPoint>& points, int stage, bool force) {
+// Seconds a point of `group` takes per step: from the group's points finished in this sweep,
+// else from any group's, else `fallback`.
+double SweepRunner::seconds_per_step(const std::string& group, double fallback) const {
+  double seconds[2] = {0, 0}, steps[2] = {0, 0};  // [0] this group, [1] every group
+  for (const auto& p : points_) {
+    if (p.entry.status != "done" || p.entry.seconds <= 0) continue;
+    for (int i : {0, 1})
+      if (i == 1 || p.entry.group == group) seconds[i] += p.entry.seconds, steps[i] += p.steps;
+  }
+  if (steps[0] > 0) return seconds[0] / steps[0];
+  if (steps[1] > 0) return seconds[1] / steps[1];
+  return fallback;
+}
+
+// The work left (unfinished points, and the stage-2 points of groups whose stage 1 is still
+// running) at each group's measured speed, shared by the jobs but never less than the longest
+// single point left.
+std::string SweepRunner::eta_text(int64_t steps_done, int running) const {
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+  const int64_t progressed = steps_done - steps_done_at_start_;
+  // Before any point finishes: the pace of the running points so far.
+  const double live = progressed > 0 && elapsed > 0 ? elapsed * running / double(progressed) : NAN;
+  double left = 0, longest = 0;
+  std::map<std::string, const PreparedPoint*> stage1;  // group -> one of its stage-1 points
+  for (const auto& p : points_) {
+    if (p.entry.stage == 1) stage1.emplace(p.entry.group, &p);
+    if (p.entry.status == "done" || p.entry.status == "failed") continue;
+    int64_t done = 0;
+    if (p.entry.status == "running")
+      done = last_train_step((fs::path(p.entry.run_dir) / "metrics.jsonl").string());
+    const double seconds = double(p.steps - done) * seconds_per_step(p.entry.group, live);
+    left += seconds, longest = std::max(longest, seconds);
+  }
+  if (spec_.two_stage()) {
+    for (const auto& [group, p] : stage1) {
+      if (stage2_chosen_.count(group)) continue;
+      const double seconds = double(p->steps) * seconds_per_step(group, live);
+      left += double(spec_.stage2_points(p->point).size()) * seconds;
+      longest = std::max(longest, seconds);
+    }
+  }
+  return std::isfinite(left) ? format_duration(std::max(left / options_.jobs, longest)) : "?";
+}
+
+void SweepRunner::status_line(bool force) {
   const auto now = Clock::now();
   const double since = std::chrono::duration<double>(now - last_status_).count();
   if (!force && since < (tty_ ? 1.0 : 30.0)) return;
   last_status_ = now;
   int done = 0, running = 0, failed = 0, left = 0;
-  int64_t steps_total = 0, steps_done = 0;
-  for (const auto& p : points) {
-    steps_total += p.steps;
+  int64_t steps_done = 0;
+  for (const auto& p : points_) {
     if (p.entry.status == "done") ++done, steps_done += p.steps;
     if (p.entry.status == "failed") ++failed;
     if (p.entry.status == "running") {
@@ -265,19 +310,18 @@ void SweepRunner::status_line(const std::vector<PreparedPoint>& points, int stag
     }
     if (p.entry.status == "pending" || p.entry.status == "interrupted") ++left;
   }
-  const double elapsed = std::chrono::duration<double>(now - start_).count();
-  const double fraction = steps_total ? double(steps_done) / double(steps_total) : 1.0;
-  std::string eta = "?";
-  if (steps_done_at_start_.count(stage) == 0) steps_done_at_start_[stage] = steps_done;
-  const int64_t progressed = steps_done - steps_done_at_start_[stage];
-  if (progressed > 0 && elapsed > 0)
-    eta = format_duration(elapsed / double(progressed) * double(steps_total - steps_done));
-  char line[256];
-  snprintf(line, sizeof line,
-           "sweep stage %d/%d: %d/%zu done, %d running, %d left, %d failed | %.0f%% of steps | "
-           "ETA %s",
-           stage, spec_.two_stage() ? 2 : 1, done, points.size(), running, left, failed,
-           100 * fraction, eta.c_str());
+  if (steps_done_at_start_ < 0) steps_done_at_start_ = steps_done;
+  std::string waiting;
+  if (spec_.two_stage()) {
+    const size_t open = groups_.size() - stage2_chosen_.size();
+    if (open > 0)
+      waiting = "; stage 2 of " + std::to_string(open) + " group" + (open > 1 ? "s" : "") +
+                " still to choose";
+  }
+  char line[320];
+  snprintf(line, sizeof line, "sweep: %d/%zu done, %d running, %d left, %d failed%s | ETA %s", done,
+           points_.size(), running, left, failed, waiting.c_str(),
+           eta_text(steps_done, running).c_str());
   if (tty_)
     out_ << "\r\033[K" << line << std::flush;
   else
@@ -290,14 +334,16 @@ pid_t SweepRunner::launch(const PreparedPoint& p) const {
   std::vector<std::string> args = {options_.muonlab_binary, "train"};
   args.insert(args.end(), p.train_args.begin(), p.train_args.end());
   CheckpointStore store(p.entry.run_dir);
-  args.push_back(store.latest_valid([](const std::string&) {}) ? "--resume" : "--overwrite");
+  const std::string restart =
+      store.latest_valid([](const std::string&) {}) ? "--resume" : "--overwrite";
+  args.push_back(restart);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const std::string console = (fs::path(p.entry.run_dir) / "console.log").string();
   {
     std::ofstream log(console, std::ios::app);
-    log << kAttemptMarker << " " << p.entry.command << "\n";
+    log << kAttemptMarker << " " << p.entry.command << " " << restart << "\n";
   }
   const pid_t parent = getpid();
   pid_t pid = fork();
@@ -327,18 +373,18 @@ std::string last_error_line(const std::string& console_log) {
   return !error.empty() ? error : !last.empty() ? last : "no output";
 }
 
-// Runs every point not yet done; false if interrupted by a signal.
-bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
-  std::vector<size_t> queue;
-  for (size_t i = 0; i < points.size(); ++i)
-    if (points[i].entry.status != "done") points[i].entry.status = "pending", queue.push_back(i);
+// Runs every point not yet done, adding each group's stage-2 points as soon as its stage 1 is
+// finished; false if interrupted by a signal.
+bool SweepRunner::run_points() {
+  std::deque<size_t> queue;  // indices into points_, next first
+  for (size_t i = 0; i < points_.size(); ++i)
+    if (points_[i].entry.status != "done") points_[i].entry.status = "pending", queue.push_back(i);
+  for (const auto& group : groups_) add_stage2_if_ready(group, queue);
   write_index_now();
   std::map<pid_t, std::pair<size_t, Clock::time_point>> running;
   start_ = Clock::now();
-  steps_done_at_start_.erase(stage);
-  size_t next = 0;
   bool forwarded = false;
-  while ((next < queue.size() && g_sweep_signal == 0) || !running.empty()) {
+  while ((!queue.empty() && g_sweep_signal == 0) || !running.empty()) {
     const bool stopping = g_sweep_signal != 0;
     if (stopping && !forwarded) {
       for (const auto& [pid, job] : running) kill(pid, SIGTERM);
@@ -346,12 +392,14 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
       event("sweep: stopping on signal " + std::to_string(g_sweep_signal.load()) +
             "; running points checkpoint and stop (rerun the same command to continue)");
     }
-    while (g_sweep_signal == 0 && next < queue.size() &&
+    while (g_sweep_signal == 0 && !queue.empty() &&
            static_cast<int>(running.size()) < options_.jobs) {
-      PreparedPoint& p = points[queue[next++]];
+      const size_t index = queue.front();
+      queue.pop_front();
+      PreparedPoint& p = points_[index];
       p.entry.status = "running";
       p.entry.error.clear();
-      running[launch(p)] = {static_cast<size_t>(&p - points.data()), Clock::now()};
+      running[launch(p)] = {index, Clock::now()};
       write_index_now();
       event("started  " + p.entry.point + "  (" + std::to_string(threads_per_job_) + " thread" +
             (threads_per_job_ > 1 ? "s" : "") + ", log " + p.entry.run_dir + "/train.log)");
@@ -361,7 +409,7 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
     if (pid > 0 && running.count(pid)) {
       auto [index, started] = running[pid];
       running.erase(pid);
-      PreparedPoint& p = points[index];
+      PreparedPoint& p = points_[index];
       p.entry.seconds += std::chrono::duration<double>(Clock::now() - started).count();
       const int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
       refresh_from_run_dir(p);
@@ -380,59 +428,87 @@ bool SweepRunner::run_points(std::vector<PreparedPoint>& points, int stage) {
         event("FAILED   " + p.entry.point + " (exit " + std::to_string(code) +
               "): " + p.entry.error + "  [" + p.entry.run_dir + "/console.log]");
       }
+      if (p.entry.stage == 1 && g_sweep_signal == 0) add_stage2_if_ready(p.entry.group, queue);
       write_index_now();
-      status_line(points, stage, true);
+      status_line(true);
       continue;
     }
-    status_line(points, stage, false);
+    status_line(false);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   if (g_sweep_signal != 0)
-    for (auto& p : points)
+    for (auto& p : points_)
       if (p.entry.status == "pending") p.entry.status = "interrupted";
   write_index_now();
   return g_sweep_signal == 0;
 }
 
-std::vector<SweepPoint> SweepRunner::select_stage2(const std::vector<PreparedPoint>& stage1) {
-  std::map<std::string, const PreparedPoint*> best;
-  std::vector<std::string> order;
-  for (const auto& p : stage1) {
-    if (!best.count(p.entry.group)) order.push_back(p.entry.group), best[p.entry.group] = nullptr;
-    if (p.entry.status != "done") continue;
-    const double loss = spec_.select == "best_val" ? p.entry.best_val : p.entry.final_val;
-    const PreparedPoint*& current = best[p.entry.group];
-    const double current_loss = !current                     ? INFINITY
-                                : spec_.select == "best_val" ? current->entry.best_val
-                                                             : current->entry.final_val;
-    if (std::isfinite(loss) && loss < current_loss) current = &p;
+// Once every stage-1 point of `group` is done or failed: picks its best (lowest select loss),
+// records it in selection.json and queues its stage-2 points ahead of the points waiting, so a
+// slow group's extra seeds do not all wait for the end.
+void SweepRunner::add_stage2_if_ready(const std::string& group, std::deque<size_t>& queue) {
+  if (!spec_.two_stage() || stage2_chosen_.count(group)) return;
+  const PreparedPoint* best = nullptr;
+  auto loss_of = [&](const PreparedPoint& p) {
+    return spec_.select == "best_val" ? p.entry.best_val : p.entry.final_val;
+  };
+  for (const auto& p : points_) {
+    if (p.entry.stage != 1 || p.entry.group != group) continue;
+    if (p.entry.status != "done" && p.entry.status != "failed") return;  // not finished yet
+    if (p.entry.status == "done" && std::isfinite(loss_of(p)) &&
+        (!best || loss_of(p) < loss_of(*best)))
+      best = &p;
   }
-  json selection = json::object();
-  std::vector<SweepPoint> points;
-  out_ << "stage 2: each group's best stage-1 point (lowest " << spec_.select << "):\n";
-  for (const auto& group : order) {
-    const PreparedPoint* p = best[group];
-    if (!p) {
-      out_ << "  " << group << ": no finished stage-1 point; no stage-2 points\n";
+  stage2_chosen_.insert(group);
+  if (!best) {
+    event("stage 2, " + group + ": no finished stage-1 point; no stage-2 points");
+    return;
+  }
+  std::string chosen;
+  for (const auto& [key, value] : best->point.overrides)
+    chosen += (chosen.empty() ? "" : " ") + override_argument(key, value);
+  char loss_text[32];
+  snprintf(loss_text, sizeof loss_text, "%.4f", loss_of(*best));
+  event("stage 2, " + group + ": best stage-1 point " + best->entry.point + "  " + spec_.select +
+        " " + loss_text + "  (" + chosen + ")");
+  selection_[group] = {{"point", best->entry.point},
+                       {"run_dir", best->entry.run_dir},
+                       {"overrides", best->entry.overrides},
+                       {"select", spec_.select},
+                       {"loss", loss_of(*best)}};
+  write_file_atomically((dir_ / "selection.json").string(), selection_.dump(2) + "\n");
+  const SweepPoint best_point = best->point;
+  std::vector<size_t> added;
+  for (const auto& point : spec_.stage2_points(best_point)) {
+    if (names_.count(point.name)) continue;  // already a point of the sweep
+    PreparedPoint prepared;
+    try {
+      prepared = prepare(point);
+      refresh_from_run_dir(prepared);
+    } catch (const std::exception& e) {
+      // Other points are running: report it, count it as a failure, go on with the rest.
+      ++stage2_errors_;
+      event("FAILED   " + point.name + ": " + e.what());
       continue;
     }
-    const double loss = spec_.select == "best_val" ? p->entry.best_val : p->entry.final_val;
-    std::string chosen;
-    for (const auto& [key, value] : p->point.overrides)
-      chosen += (chosen.empty() ? "" : " ") + override_argument(key, value);
-    char loss_text[32];
-    snprintf(loss_text, sizeof loss_text, "%.4f", loss);
-    out_ << "  " << group << ": " << p->entry.point << "  " << spec_.select << " " << loss_text
-         << "  (" << chosen << ")\n";
-    selection[group] = {{"point", p->entry.point},
-                        {"run_dir", p->entry.run_dir},
-                        {"overrides", p->entry.overrides},
-                        {"select", spec_.select},
-                        {"loss", loss}};
-    for (auto& extra : spec_.stage2_points(p->point)) points.push_back(std::move(extra));
+    names_.insert(point.name);
+    add_point(std::move(prepared));
+    if (points_.back().entry.status != "done") {
+      points_.back().entry.status = "pending";
+      added.push_back(points_.size() - 1);
+    }
   }
-  write_file_atomically((dir_ / "selection.json").string(), selection.dump(2) + "\n");
-  return points;
+  // Ahead of the stage-1 points still waiting, behind stage-2 points queued before.
+  auto at = std::find_if(queue.begin(), queue.end(),
+                         [&](size_t i) { return points_[i].entry.stage == 1; });
+  queue.insert(at, added.begin(), added.end());
+}
+
+// Takes a prepared (and refreshed) point into the sweep, with its time from the earlier index.
+void SweepRunner::add_point(PreparedPoint p) {
+  for (const auto& earlier : earlier_index_)
+    if (earlier.point == p.entry.point && p.entry.seconds == 0) p.entry.seconds = earlier.seconds;
+  points_.push_back(std::move(p));
 }
 
 int SweepRunner::run() {
@@ -444,31 +520,44 @@ int SweepRunner::run() {
   if (options_.muonlab_binary.empty()) options_.muonlab_binary = self_executable();
 
   std::vector<PreparedPoint> stage1;
-  std::set<std::string> names;
   for (const auto& point : spec_.stage1_points()) {
-    if (!names.insert(point.name).second)
+    if (!names_.insert(point.name).second)
       throw ConfigError("sweep " + spec_.file + ": two points are both named " + point.name +
-                        "; make every combination of values distinct");
+                        " (run-directory names write each number in its shortest form and "
+                        "replace characters other than letters, digits, _-.+ by _); make the "
+                        "values distinct");
     stage1.push_back(prepare(point));
   }
   if (spec_.two_stage() && !stage1.empty())
     for (const auto& point : spec_.stage2_points(stage1.front().point)) prepare(point);  // validate
   if (options_.dry_run) {
-    describe(stage1, ("sweep " + spec_.file + ": " + std::to_string(stage1.size()) +
-                      " stage-1 points (base " + spec_.base + ", " + std::to_string(options_.jobs) +
-                      " at a time, " + std::to_string(threads_per_job_) + " threads each):")
-                         .c_str());
+    for (auto& p : stage1) points_.push_back(std::move(p));
+    describe(("sweep " + spec_.file + ": " + std::to_string(points_.size()) +
+              " stage-1 points (base " + spec_.base + ", " + std::to_string(options_.jobs) +
+              " at a time, " + std::to_string(threads_per_job_) + " threads each):")
+                 .c_str());
     if (spec_.two_stage()) {
       size_t extra = 1;
       for (const auto& block : spec_.stage2) extra *= block.rows.size();
       out_ << "stage 2: up to " << extra << " more points per " << spec_.group_by
-           << " group at its best stage-1 point (lowest " << spec_.select << ")\n";
+           << " group at its best stage-1 point (lowest " << spec_.select
+           << "), each group's as soon as its stage 1 is finished\n";
     }
     return 0;
   }
   check_unchanged();
   earlier_index_ = read_index(dir_.string());
-  for (auto& p : stage1) refresh_from_run_dir(p), all_.push_back(&p);
+  if (std::ifstream in(dir_ / "selection.json"); in) {
+    // Groups chosen by an earlier invocation stay recorded until they are chosen again.
+    json earlier = json::parse(in, nullptr, false);
+    if (earlier.is_object()) selection_ = earlier;
+  }
+  for (auto& p : stage1) {
+    if (std::find(groups_.begin(), groups_.end(), p.entry.group) == groups_.end())
+      groups_.push_back(p.entry.group);
+    refresh_from_run_dir(p);
+    add_point(std::move(p));
+  }
 
   g_sweep_signal = 0;
   auto previous_int = std::signal(SIGINT, on_sweep_signal);
@@ -479,26 +568,17 @@ int SweepRunner::run() {
     ~Restore() { std::signal(SIGINT, i), std::signal(SIGTERM, t); }
   } restore{previous_int, previous_term};
 
-  out_ << "sweep " << spec_.file << " -> " << dir_.string() << ": " << stage1.size() << " points, "
+  out_ << "sweep " << spec_.file << " -> " << dir_.string() << ": " << points_.size()
+       << " stage-1 points" << (spec_.two_stage() ? " (stage 2 follows per group)" : "") << ", "
        << options_.jobs << " at a time with " << threads_per_job_ << " thread"
        << (threads_per_job_ > 1 ? "s" : "") << " each\n";
-  bool completed = run_points(stage1, 1);
-  std::vector<PreparedPoint> stage2;
-  stage2.reserve(64);
-  if (completed && spec_.two_stage()) {
-    for (const auto& point : select_stage2(stage1)) {
-      if (!names.insert(point.name).second) continue;  // already a stage-1 point
-      stage2.push_back(prepare(point));
-    }
-    for (auto& p : stage2) refresh_from_run_dir(p), all_.push_back(&p);
-    completed = run_points(stage2, 2);
-  }
+  const bool completed = run_points();
   event("");
-  int done = 0, failed = 0;
-  for (const auto* p : all_)
-    done += p->entry.status == "done", failed += p->entry.status == "failed";
+  int done = 0, failed = stage2_errors_;
+  for (const auto& p : points_)
+    done += p.entry.status == "done", failed += p.entry.status == "failed";
   out_ << "sweep " << (completed ? "finished" : "interrupted") << ": " << done << " of "
-       << all_.size() << " points done, " << failed << " failed; index "
+       << points_.size() << " points done, " << failed << " failed; index "
        << (dir_ / "sweep.jsonl").string() << "\ncompare them with: muonlab compare "
        << dir_.string() << "\n";
   if (!completed) return 130;

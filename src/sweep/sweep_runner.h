@@ -2,10 +2,11 @@
 // with cores/N threads each, one run directory per point under the sweep directory, and keeps
 // sweep.jsonl current. Re-running skips finished points and resumes interrupted ones from their
 // newest checkpoint; a changed sweep file, base config or --set is refused, naming what changed.
-// A two-stage sweep then runs stage 2 at each group's best stage-1 point (lowest final or best
-// val), written to selection.json. Progress goes to one status display; each point's console
-// output goes to its run directory (console.log, besides the trainer's own train.log). It does
-// not train in process and does not compare results (`muonlab compare` does).
+// A two-stage sweep also runs stage 2 at each group's best stage-1 point (lowest final or best
+// val, written to selection.json), queued as soon as that group's stage 1 is finished. Progress
+// goes to one status display; each point's console output goes to its run directory (console.log,
+// besides the trainer's own train.log). It does not train in process and does not compare results
+// (`muonlab compare` does).
 #pragma once
 #include <ostream>
 #include <string>

@@ -261,10 +261,8 @@ SweepSpec load_sweep_spec(const std::string& path, const std::vector<std::string
                                    : "runs/" + fs::path(path).stem().string();
   spec.set = reader.read_set(root["set"], "set");
   for (const auto& assignment : cli_set) {
-    auto eq = assignment.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ConfigError("--set " + assignment + ": expected key.path=value, e.g. train.steps=100");
-    set_override(spec.set, assignment.substr(0, eq), YAML::Load(assignment.substr(eq + 1)));
+    auto [key, value] = parse_assignment(assignment);
+    set_override(spec.set, key, value);
   }
   if (root["group_by"]) spec.group_by = root["group_by"].as<std::string>();
   if (root["select"]) spec.select = root["select"].as<std::string>();

@@ -1,0 +1,148 @@
+// BLAS kernel auto-selection: the choice for each CPU class and kernel name, that the CLI
+// re-runs itself with the chosen kernel only when OPENBLAS_CORETYPE is unset, that a set value
+// and MUONLAB_BLAS_AUTOTUNE=0 are respected, and that the chosen kernel's fp32 matmul equals
+// the fallback's to fp32 rounding. The environment's own OPENBLAS_* values are never changed
+// for the test process; only child processes get other values.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
+
+#include "src/blas_autotune.h"
+#include "test_util.h"
+
+using namespace muonlab;
+using muonlab::test::run_muonlab;
+using muonlab::test::run_shell;
+
+namespace {
+
+// The text between "BLAS OpenBLAS (" and the next ',', ':' or ')' of `muonlab version`.
+std::string reported_kernel(const std::string& output) {
+  const std::string marker = "BLAS OpenBLAS (";
+  const auto at = output.find(marker);
+  if (at == std::string::npos) return "";
+  const auto start = at + marker.size();
+  return output.substr(start, output.find_first_of(",:)", start) - start);
+}
+
+// `muonlab version` with `assignment` (may be empty) set for it alone, and without any
+// autotune setting this shell may have exported.
+muonlab::test::CommandResult run_with_env(const std::string& assignment) {
+  return run_shell("env -u MUONLAB_BLAS_AUTOTUNE -u MUONLAB_BLAS_REPLACED " + assignment + " " +
+                   std::string(MUONLAB_BINARY) + " version");
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  std::vector<float> values(static_cast<size_t>(in.tellg()) / sizeof(float));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(values.data()),
+          static_cast<std::streamsize>(values.size() * sizeof(float)));
+  return values;
+}
+
+}  // namespace
+
+TEST_CASE("the better kernel is chosen only over a fallback, by the CPU's vector extensions") {
+  const CpuFeatures none{}, avx2{true, false, false}, avx512{true, true, false},
+      bf16{true, true, true};
+  CHECK(better_blas_kernel("Prescott", bf16) == "Cooperlake");
+  CHECK(better_blas_kernel("Prescott", avx512) == "SkylakeX");
+  CHECK(better_blas_kernel("Core2", avx2) == "Haswell");
+  CHECK(better_blas_kernel("NEHALEM", avx2) == "Haswell");
+  CHECK(better_blas_kernel("Prescott", none).empty());
+  // A kernel OpenBLAS chose for a CPU it knows is never replaced.
+  for (const char* known : {"Haswell", "SkylakeX", "Cooperlake", "Zen", "SapphireRapids"}) {
+    CHECK_FALSE(is_fallback_blas_kernel(known));
+    CHECK(better_blas_kernel(known, bf16).empty());
+  }
+}
+
+TEST_CASE("the CLI runs on the chosen kernel unless OPENBLAS_CORETYPE is set or autotune is off") {
+  const char* set_by_env = std::getenv("OPENBLAS_CORETYPE");
+  if (set_by_env) {
+    // This machine's environment chose a kernel: it must stay in force, with no note.
+    const auto as_is = run_muonlab("version");
+    REQUIRE(as_is.exit_code == 0);
+    CHECK(as_is.output.find("chosen by muonlab") == std::string::npos);
+    WARN("OPENBLAS_CORETYPE=" << set_by_env << " is set here; kernel "
+                              << reported_kernel(as_is.output));
+    return;
+  }
+  const auto off = run_with_env("MUONLAB_BLAS_AUTOTUNE=0");
+  REQUIRE(off.exit_code == 0);
+  const std::string loaded = reported_kernel(off.output);
+  if (loaded.empty()) {
+    WARN("LibTorch does not use OpenBLAS here: " << off.output);
+    return;
+  }
+  CHECK(off.output.find("chosen by muonlab") == std::string::npos);
+  const std::string better = better_blas_kernel(loaded, detect_cpu_features());
+
+  const auto automatic = run_with_env("");
+  REQUIRE(automatic.exit_code == 0);
+  if (better.empty()) {
+    CHECK(reported_kernel(automatic.output) == loaded);
+    CHECK(automatic.output.find("chosen by muonlab") == std::string::npos);
+  } else {
+    CHECK(is_fallback_blas_kernel(loaded));
+    CHECK(off.output.find("slow generic fallback kernel") != std::string::npos);
+    CHECK(reported_kernel(automatic.output) == better);
+    CHECK(automatic.output.find("chosen by muonlab over OpenBLAS's fallback " + loaded) !=
+          std::string::npos);
+  }
+  // A value the user sets is left alone, even a fallback one.
+  const auto user = run_with_env("OPENBLAS_CORETYPE=Prescott");
+  CHECK(reported_kernel(user.output) == "Prescott");
+  CHECK(user.output.find("chosen by muonlab") == std::string::npos);
+}
+
+TEST_CASE("the chosen kernel's fp32 matmul equals the fallback's to fp32 rounding") {
+  const std::string better = better_blas_kernel("Prescott", detect_cpu_features());
+  if (better.empty()) {
+    WARN("this CPU has no kernel better than Prescott; nothing to compare");
+    return;
+  }
+  muonlab::test::TempDir dir("blas");
+  const std::string probe = MUONLAB_GEMM_PROBE;
+  if (run_shell(probe + " " + dir.str("any.bin")).output.find_first_not_of(" \n") ==
+      std::string::npos) {
+    WARN("LibTorch does not use OpenBLAS here; no kernels to compare");
+    return;
+  }
+  const auto slow = run_shell("OPENBLAS_CORETYPE=Prescott " + probe + " " + dir.str("slow.bin"));
+  const auto fast =
+      run_shell("OPENBLAS_CORETYPE=" + better + " " + probe + " " + dir.str("fast.bin"));
+  REQUIRE(slow.exit_code == 0);
+  REQUIRE(fast.exit_code == 0);
+  CHECK(slow.output.find("Prescott") == 0);
+  CHECK(fast.output.find(better) == 0);
+
+  const int64_t m = 301, k = 257, n = 263;
+  const auto a = read_floats(dir.str("slow.bin")), b = read_floats(dir.str("fast.bin"));
+  REQUIRE(a.size() == static_cast<size_t>(m * k + k * n + m * n));
+  REQUIRE(b.size() == a.size());
+  const float* lhs = a.data();
+  const float* rhs = a.data() + m * k;
+  const float* c_slow = rhs + k * n;
+  const float* c_fast = b.data() + m * k + k * n;
+  // Same inputs; every entry within k * eps * sum_l |a_il * b_lj| of each other (the bound on
+  // either result's rounding error), and the two kernels are not simply the same code.
+  int64_t differing = 0;
+  double worst = 0;
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double scale = 0;
+      for (int64_t l = 0; l < k; ++l) scale += std::fabs(double(lhs[i * k + l]) * rhs[l * n + j]);
+      const double diff = std::fabs(double(c_slow[i * n + j]) - c_fast[i * n + j]);
+      worst = std::max(worst, diff / (k * 1.19e-7 * scale));
+      differing += diff != 0;
+    }
+  }
+  INFO("worst difference / bound " << worst << ", entries differing " << differing);
+  CHECK(std::equal(a.begin(), a.begin() + m * k + k * n, b.begin()));
+  CHECK(worst <= 1.0);
+  CHECK(differing > 0);
+}
