@@ -292,12 +292,17 @@ def plot_lr_sweep(groups, out_dir, result):
     handles, _ = ax.get_legend_handles_labels()
     handles += [ax.plot([], [], marker="*", ms=12, color="gray", mec="black", ls="none",
                         label="best lr")[0],
-                ax.fill_between([], [], color="gray", alpha=0.2, label="plateau (nats delta)")]
+                ax.fill_between([], [], color="gray", alpha=0.2,
+                                label="plateau: lrs within 0.02 nats of the best\n"
+                                      "(none shaded when it is the best lr alone)")]
     ax.set_xscale("log")
     lrs = sorted({p[0] for pts in sweeps for p in pts})
     if len(lrs) <= 12:  # label the grid's own learning rates
         ax.set_xticks(lrs)
-        ax.set_xticklabels([f"{x:g}" for x in lrs])
+        # Grids of different groups interleave: slant the labels when two sit close together.
+        close = any(b / a < 1.5 for a, b in zip(lrs, lrs[1:]))
+        ax.set_xticklabels([f"{x:g}" for x in lrs], rotation=35 if close else 0,
+                           ha="right" if close else "center")
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set(xlabel="learning rate (log scale)", ylabel="final validation loss (nats)",
            title=title + " (mean ± std over seeds)")
