@@ -34,7 +34,10 @@ void require_matrix(const NamedParam& named) {
 
 torch::Tensor exact_polar_factor(const torch::Tensor& g) {
   auto [u, s, vh] = at::linalg_svd(g.to(torch::kDouble), /*full_matrices=*/false);
-  return torch::matmul(u, vh).to(g.scalar_type());
+  // Directions with sigma <= 1e-10 sigma_max are numerically null: drop them rather than give
+  // their noise unit weight (a full-rank input keeps every direction, bit for bit).
+  torch::Tensor keep = s > std::get<0>(s.max(-1, /*keepdim=*/true)) * kPolarRankTolerance;
+  return torch::matmul(u * keep.unsqueeze(-2).to(u.scalar_type()), vh).to(g.scalar_type());
 }
 
 double muon_lr_scale(const std::string& kind, int64_t rows, int64_t cols) {
@@ -52,7 +55,9 @@ Muon::Muon(std::string group_name, std::vector<NamedParam> params, const MuonOpt
   for (const auto& named : params) require_matrix(named);
   init_group(std::move(group_name), std::move(params), options.lr, options.momentum,
              options.weight_decay);
-  momentum_ = zeros_per_param(torch::kFloat);
+  for (const auto& named : groups_[0].params)  // fp32, or fp64 for fp64 parameters
+    momentum_.push_back(torch::zeros_like(
+        named.param, named.param.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat));
   register_state("momentum", &momentum_);
   if (options.neuron_norm) {
     for (const auto& named : groups_[0].params)
@@ -74,7 +79,7 @@ void Muon::step() {
     const torch::Tensor& param = group.params[i].param;
     const torch::Tensor& grad = param.grad();
     if (!grad.defined()) continue;
-    torch::Tensor grad32 = grad.to(torch::kFloat);
+    torch::Tensor grad32 = grad.to(momentum_[i].scalar_type());
     momentum_[i].lerp_(grad32, 1.0 - beta);
     inputs[i] = options_.nesterov ? grad32.lerp(momentum_[i], beta) : momentum_[i];
     by_shape[{param.size(0), param.size(1)}].push_back(i);

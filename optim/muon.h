@@ -1,10 +1,11 @@
-// Muon for hidden 2-D matrices: EMA momentum (m = beta m + (1-beta) g, beta = the group's current,
-// possibly scheduled, momentum), Nesterov blend u = (1-beta) g + beta m, orthogonalisation O of u
-// (Newton-Schulz, or the exact polar factor), decoupled weight decay W <- W (1 - lr wd) (with
-// cautious_wd only where O * W >= 0), then W <- W - lr * scale(shape) * O, with scale "keller"
-// sqrt(max(1, rows/cols)), "match_rms_adamw" 0.2 sqrt(max(rows, cols)) or "none".
-// With neuron_norm this is NorMuon (kind "normuon"): O is normalised per output row by an EMA of
-// its mean square (V = b2 V + (1-b2) mean_cols(O^2), O' = O / (sqrt V + 1e-10)) and rescaled to
+// Muon for hidden 2-D matrices: EMA momentum m = beta m + (1-beta) g (in fp32, or fp64 for fp64
+// parameters; beta = the group's current, possibly scheduled, momentum), Nesterov blend u =
+// (1-beta) g + beta m, orthogonalisation O of u (Newton-Schulz, or the exact polar factor),
+// decoupled weight decay W <- W (1 - lr wd) (with cautious_wd only where O * W >= 0), then W <- W -
+// lr * scale(shape) * O, with scale "keller" sqrt(max(1, rows/cols)), "match_rms_adamw" 0.2
+// sqrt(max(rows, cols)) or "none". With neuron_norm this is NorMuon (kind "normuon"): O is
+// normalised per output row by an EMA of its mean square (V = b2 V + (1-b2) mean_cols(O^2), O' = O
+// / (sqrt V + 1e-10)) and rescaled to
 // ||O||_F before the shape factor.
 // Embeddings, head and gains belong to an AdamW group (see registry.h), never here.
 #pragma once
@@ -30,8 +31,12 @@ struct MuonOptions {
   double beta2 = 0.95;
 };
 
-// The polar factor U V^T of each matrix in g (..., m, n), via an SVD in fp64 (for reference
-// runs and theory experiments; Newton-Schulz approximates it).
+// Singular values at or below this fraction of sigma_max count as zero in exact_polar_factor.
+constexpr double kPolarRankTolerance = 1e-10;
+
+// The polar factor U V^T of each matrix in g (..., m, n), via an SVD in fp64, over the singular
+// directions above kPolarRankTolerance * sigma_max (for reference runs and theory experiments;
+// Newton-Schulz approximates it).
 torch::Tensor exact_polar_factor(const torch::Tensor& g);
 
 // The shape factor the update is multiplied by; throws std::invalid_argument on unknown kind.

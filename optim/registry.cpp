@@ -66,7 +66,7 @@ MuonOptions muon_options(const OptimConfig& cfg) {
 }
 
 SgdOptions sgd_options(const OptimConfig& cfg) {
-  return SgdOptions{cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay};
+  return SgdOptions{cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay, cfg.kind == "ngd"};
 }
 
 SignGdOptions signgd_options(const OptimConfig& cfg) {
@@ -80,7 +80,7 @@ LionOptions lion_options(const OptimConfig& cfg) {
 std::unique_ptr<Optimizer> make_main(const OptimConfig& cfg, std::vector<NamedParam> params) {
   if (cfg.kind == "muon" || cfg.kind == "normuon")
     return std::make_unique<Muon>(cfg.kind, std::move(params), muon_options(cfg));
-  if (cfg.kind == "sgd")
+  if (cfg.kind == "sgd" || cfg.kind == "ngd")
     return std::make_unique<Sgd>(cfg.kind, std::move(params), sgd_options(cfg));
   if (cfg.kind == "signgd")
     return std::make_unique<SignGd>(cfg.kind, std::move(params), signgd_options(cfg));
@@ -147,7 +147,7 @@ GroupSchedules adamw_schedules(const OptimConfig& cfg, const ScheduleConfig& run
 }
 
 std::vector<std::string> optimizer_kinds() {
-  return {"adamw", "muon", "normuon", "sgd", "signgd", "lion"};
+  return {"adamw", "muon", "normuon", "sgd", "ngd", "signgd", "lion"};
 }
 
 void OptimConfig::validate() const {

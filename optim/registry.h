@@ -24,12 +24,12 @@ struct ScheduleOverrides {
 };
 
 struct OptimConfig {
-  std::string kind = "adamw";  // adamw | muon | sgd | signgd | lion
+  std::string kind = "adamw";  // adamw | muon | normuon | sgd | ngd | signgd | lion
   double lr = 3e-3;
   double weight_decay = 0.0;
   // betas: adamw and lion kinds (lion: b1 blends the sign input, b2 updates m); eps: adamw
   double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
-  // muon, sgd (momentum, nesterov) and signgd (momentum) kinds
+  // muon, sgd and ngd (momentum, nesterov) and signgd (momentum) kinds
   double momentum = 0.95;
   bool nesterov = true;
   // muon kind

@@ -22,6 +22,7 @@ void Sgd::step() {
     torch::Tensor& buf = momentum_buffer_[i];
     buf.mul_(mu).add_(grad);  // a zero buffer makes the first step buf = g exactly
     torch::Tensor direction = options_.nesterov ? grad.add(buf, mu) : buf;
+    if (options_.normalize) direction = direction / direction.norm().clamp_min(1e-30);
     decay_matrix(param, lr, wd);
     param.add_(direction, -lr);
   });

@@ -4,7 +4,9 @@
 //   d   = nesterov ? g + mu * buf : buf
 //   p  *= 1 - lr * wd                       (only parameters with 2 or more dims)
 //   p  -= lr * d
-// momentum 0 is plain gradient descent, p -= lr * g. No lr shape scaling, no gradient clipping.
+// momentum 0 is plain gradient descent, p -= lr * g. With `normalize` (kind "ngd": normalised
+// gradient descent) each parameter's d is divided by its Frobenius norm first, p -= lr d/||d||_F.
+// No lr shape scaling, no gradient clipping.
 #pragma once
 #include "optim/optimizer.h"
 
@@ -15,13 +17,14 @@ struct SgdOptions {
   double momentum = 0.0;
   bool nesterov = false;
   double weight_decay = 0.0;
+  bool normalize = false;
 };
 
 class Sgd : public Optimizer {
  public:
   // Throws std::invalid_argument naming optim.momentum when it is outside [0, 1).
   Sgd(std::string group_name, std::vector<NamedParam> params, const SgdOptions& options);
-  std::string kind() const override { return "sgd"; }
+  std::string kind() const override { return options_.normalize ? "ngd" : "sgd"; }
   void step() override;
 
  private:

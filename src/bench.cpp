@@ -46,9 +46,9 @@ std::string line(const char* format, ...) {
 }
 
 Batch random_batch(const RunConfig& cfg) {
-  auto shape = std::vector<int64_t>{cfg.train.batch_size, cfg.model.seq_len};
-  return {torch::randint(0, cfg.model.vocab_size, shape, torch::kLong),
-          torch::randint(0, cfg.model.vocab_size, shape, torch::kLong)};
+  auto shape = std::vector<int64_t>{cfg.train.batch_size, cfg.model.llama.seq_len};
+  return {torch::randint(0, cfg.model.llama.vocab_size, shape, torch::kLong),
+          torch::randint(0, cfg.model.llama.vocab_size, shape, torch::kLong)};
 }
 
 // Fills every parameter's gradient with one backward pass; returns the fwd+bwd median.
@@ -205,20 +205,22 @@ std::string bench_spectral_record(const std::vector<NamedParam>& params, double 
 std::string run_bench(const RunConfig& cfg, const BenchOptions& options) {
   configure_threads(cfg.threads);
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
-  Llama model(cfg.model);
+  if (cfg.model.kind != "llama")
+    throw std::runtime_error("bench: measures llama models; model.kind is " + cfg.model.kind);
+  Llama model(cfg.model.llama);
   std::vector<NamedParam> params;
   for (auto& [name, t] : model->named_params()) params.push_back({name, t});
 
   std::string out = "muonlab bench | " + runtime_summary() + "\n";
-  out +=
-      line("model: %lld parameters, micro-batch %lld x %lld tokens, precision %s, median of %d",
-           static_cast<long long>(llama_param_count(cfg.model)),
-           static_cast<long long>(cfg.train.batch_size), static_cast<long long>(cfg.model.seq_len),
-           cfg.train.precision.c_str(), options.repeats);
+  out += line("model: %lld parameters, micro-batch %lld x %lld tokens, precision %s, median of %d",
+              static_cast<long long>(llama_param_count(cfg.model.llama)),
+              static_cast<long long>(cfg.train.batch_size),
+              static_cast<long long>(cfg.model.llama.seq_len), cfg.train.precision.c_str(),
+              options.repeats);
   double fwd_bwd = bench_forward_backward(cfg, model, options.repeats);
-  double tokens = static_cast<double>(cfg.train.batch_size * cfg.model.seq_len);
+  double tokens = static_cast<double>(cfg.train.batch_size * cfg.model.llama.seq_len);
   out += line("forward+backward: %.1f ms, %.0f tok/s, %.1f GFLOP/s (model FLOPs)\n", 1e3 * fwd_bwd,
-              tokens / fwd_bwd, tokens * llama_flops_per_token(cfg.model) / fwd_bwd / 1e9);
+              tokens / fwd_bwd, tokens * llama_flops_per_token(cfg.model.llama) / fwd_bwd / 1e9);
   out += bench_optimizers(cfg, params, fwd_bwd, options.repeats) + "\n";
   out += bench_newton_schulz(cfg, params, fwd_bwd, options.repeats);
   out += "\n" + bench_spectral_record(params, fwd_bwd, options.repeats);

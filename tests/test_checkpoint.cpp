@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "models/llama.h"
 #include "optim/registry.h"
 #include "src/train/checkpoint.h"
 #include "tests/test_util.h"
@@ -79,7 +80,7 @@ TEST_CASE("save then load restores weights, optimizer state and train state exac
   TempDir dir;
   CheckpointStore store(dir.path());
   Trained a(3);
-  auto path = store.save(state_at(3), a.model, *a.optimizer, "seed: 1\n", {});
+  auto path = store.save(state_at(3), a.model->named_params(), *a.optimizer, "seed: 1\n", {});
   CHECK(path.filename() == "step_0000003");
 
   auto manifest = nlohmann::json::parse(muonlab::test::read_file(path / "manifest.json"));
@@ -91,7 +92,7 @@ TEST_CASE("save then load restores weights, optimizer state and train state exac
     CHECK(manifest["files"].contains(name));
 
   Trained b(0, /*seed=*/99);  // different weights, empty optimizer state
-  TrainState restored = CheckpointStore::load(path, b.model, *b.optimizer);
+  TrainState restored = CheckpointStore::load(path, b.model->named_params(), *b.optimizer);
   CHECK(restored.step == 3);
   CHECK(restored.cursor.step == 3);
   CHECK(restored.best_val_loss == 3.5);
@@ -115,8 +116,8 @@ TEST_CASE("damaged checkpoints are named, explained and skipped") {
   TempDir dir;
   CheckpointStore store(dir.path());
   Trained t(1);
-  store.save(state_at(1), t.model, *t.optimizer, "", {5, 0});
-  auto newest = store.save(state_at(2), t.model, *t.optimizer, "", {5, 0});
+  store.save(state_at(1), t.model->named_params(), *t.optimizer, "", {5, 0});
+  auto newest = store.save(state_at(2), t.model->named_params(), *t.optimizer, "", {5, 0});
   std::vector<std::string> skipped;
   auto remember = [&](const std::string& why) { skipped.push_back(why); };
 
@@ -165,14 +166,14 @@ TEST_CASE("damaged checkpoints are named, explained and skipped") {
   CHECK(chosen->filename() == "step_0000001");
   REQUIRE(skipped.size() == 1);
   CHECK_THAT(skipped[0], Contains("step_0000002"));
-  CHECK_THROWS(CheckpointStore::load(newest, t.model, *t.optimizer));
+  CHECK_THROWS(CheckpointStore::load(newest, t.model->named_params(), *t.optimizer));
 }
 
 TEST_CASE("no checkpoint verifies: latest_valid is empty") {
   TempDir dir;
   CheckpointStore store(dir.path());
   Trained t(1);
-  auto only = store.save(state_at(1), t.model, *t.optimizer, "", {});
+  auto only = store.save(state_at(1), t.model->named_params(), *t.optimizer, "", {});
   fs::remove(only / "manifest.json");
   CHECK_FALSE(store.latest_valid({}).has_value());
 }
@@ -182,7 +183,7 @@ TEST_CASE("retention keeps the newest keep_last plus every keep_every-th") {
   CheckpointStore store(dir.path());
   Trained t(1);
   for (int64_t step = 1; step <= 10; ++step)
-    store.save(state_at(step), t.model, *t.optimizer, "", {2, 4});
+    store.save(state_at(step), t.model->named_params(), *t.optimizer, "", {2, 4});
   std::vector<std::string> names;
   for (const auto& p : store.list()) names.push_back(p.filename().string());
   CHECK(names ==
@@ -194,7 +195,7 @@ TEST_CASE("a write that runs out of space fails cleanly and keeps earlier checkp
   TempDir dir;
   CheckpointStore store(dir.path());
   Trained t(1);
-  auto first = store.save(state_at(1), t.model, *t.optimizer, "", {});
+  auto first = store.save(state_at(1), t.model->named_params(), *t.optimizer, "", {});
   REQUIRE(fs::file_size(first / "model.pt") > 32 * 1024);
 
   // A file size limit makes the write fail with EFBIG, as a full disk fails with ENOSPC.
@@ -206,7 +207,7 @@ TEST_CASE("a write that runs out of space fails cleanly and keeps earlier checkp
   REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
   std::string error;
   try {
-    store.save(state_at(2), t.model, *t.optimizer, "", {});
+    store.save(state_at(2), t.model->named_params(), *t.optimizer, "", {});
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -226,18 +227,20 @@ TEST_CASE("saving after resuming from an earlier step removes the abandoned newe
   TempDir dir;
   CheckpointStore store(dir.path());
   Trained t(1);
-  for (int64_t step : {5, 10, 15}) store.save(state_at(step), t.model, *t.optimizer, "", {1, 0});
+  for (int64_t step : {5, 10, 15})
+    store.save(state_at(step), t.model->named_params(), *t.optimizer, "", {1, 0});
   CHECK(store.list().size() == 1);  // keep_last 1: only step 15
   // A run resumed from step 10 (say 15 was damaged) now writes step 12 with keep_last 1: the new
   // checkpoint survives and the abandoned step 15 does not.
-  for (int64_t step : {20, 30}) store.save(state_at(step), t.model, *t.optimizer, "", {5, 0});
-  store.save(state_at(12), t.model, *t.optimizer, "", {1, 0});
+  for (int64_t step : {20, 30})
+    store.save(state_at(step), t.model->named_params(), *t.optimizer, "", {5, 0});
+  store.save(state_at(12), t.model->named_params(), *t.optimizer, "", {1, 0});
   auto left = store.list();
   REQUIRE(left.size() == 1);
   CHECK(left[0].filename() == "step_0000012");
   // Steps beyond 7 digits still sort numerically, and stray names are ignored.
   fs::create_directories(dir.path() / "checkpoints" / "step_notanumber");
-  store.save(state_at(10000000), t.model, *t.optimizer, "", {2, 0});
+  store.save(state_at(10000000), t.model->named_params(), *t.optimizer, "", {2, 0});
   left = store.list();
   REQUIRE(left.size() == 2);
   CHECK(left[0].filename() == "step_10000000");
@@ -248,9 +251,9 @@ TEST_CASE("re-saving the same step replaces it and leaves no temporary directori
   TempDir dir;
   CheckpointStore store(dir.path());
   Trained t(1);
-  store.save(state_at(3), t.model, *t.optimizer, "a: 1\n", {});
+  store.save(state_at(3), t.model->named_params(), *t.optimizer, "a: 1\n", {});
   fs::create_directories(dir.path() / "checkpoints" / ".tmp_step_0000009");
-  auto path = store.save(state_at(3), t.model, *t.optimizer, "a: 2\n", {});
+  auto path = store.save(state_at(3), t.model->named_params(), *t.optimizer, "a: 2\n", {});
   CHECK(CheckpointStore::saved_config(path) == "a: 2\n");
   CHECK_NOTHROW(CheckpointStore::verify(path));
   for (const auto& entry : fs::directory_iterator(dir.path() / "checkpoints"))

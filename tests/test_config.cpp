@@ -30,7 +30,7 @@ std::string write_config(const TempDir& dir, const std::string& name, const std:
 TEST_CASE("a minimal config loads with defaults filled in") {
   TempDir dir;
   RunConfig cfg = load_run_config(write_config(dir, "c.yaml", kMinimal));
-  CHECK(cfg.model.d_model == 32);
+  CHECK(cfg.model.llama.d_model == 32);
   CHECK(cfg.train.steps == 10);
   CHECK(cfg.train.batch_size == 16);
   CHECK(cfg.optim.kind == "adamw");
@@ -85,7 +85,7 @@ TEST_CASE("base: files merge underneath, detect cycles and missing bases") {
   RunConfig cfg = load_run_config(child);
   CHECK(cfg.seed == 7);
   CHECK(cfg.train.steps == 99);
-  CHECK(cfg.model.d_model == 32);  // nested maps merge key by key
+  CHECK(cfg.model.llama.d_model == 32);  // nested maps merge key by key
 
   write_config(dir, "x.yaml", "base: y.yaml\n");
   auto y = write_config(dir, "y.yaml", "base: x.yaml\n");
@@ -167,7 +167,7 @@ TEST_CASE("the shipped configs load") {
   auto muon = load_run_config(muonlab::test::source_path("configs/kjv-muon.yaml"));
   CHECK(adamw.optim.kind == "adamw");
   CHECK(muon.optim.kind == "muon");
-  CHECK(adamw.model.d_model == muon.model.d_model);
+  CHECK(adamw.model.llama.d_model == muon.model.llama.d_model);
   CHECK(adamw.train.steps == muon.train.steps);
 }
 
@@ -292,7 +292,7 @@ TEST_CASE("numbers print as the shortest text that reads back to the same double
   CHECK_THAT(cfg.resolved_yaml, !Contains("0000000"));
   RunConfig again = parse_run_config(YAML::Load(cfg.resolved_yaml), "resolved");
   CHECK(again.optim.lr == cfg.optim.lr);
-  CHECK(again.model.norm_eps == cfg.model.norm_eps);
+  CHECK(again.model.llama.norm_eps == cfg.model.llama.norm_eps);
   // A config saved by an older muonlab (17 significant digits) compares equal key by key, so a
   // checkpoint written before this change still resumes.
   auto old_text =

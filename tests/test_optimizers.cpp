@@ -150,6 +150,30 @@ TEST_CASE("SGD with momentum 0 is plain gradient descent", "[sgd]") {
   }
 }
 
+TEST_CASE("NGD steps by lr along the gradient divided by its Frobenius norm", "[sgd]") {
+  TwoParams params;
+  OptimConfig cfg;
+  cfg.kind = "ngd";
+  cfg.lr = 0.5;
+  cfg.momentum = 0;
+  cfg.routes = {{"*", 0, "main"}};
+  auto set = build_optimizer(cfg, params.named());
+  REQUIRE(set->parts()[0]->kind() == "ngd");
+  torch::Tensor expected = params.matrix.detach().clone();
+  for (int step = 1; step <= 2; ++step) {
+    params.set_grads(step);
+    const torch::Tensor g = params.matrix.grad();
+    expected = expected - 0.5 * g / g.norm();
+    set->step();
+    CHECK(max_abs_diff(params.matrix, expected) < 1e-7);
+  }
+  // Each step has Frobenius norm lr, whatever the gradient's scale.
+  torch::Tensor before = params.matrix.detach().clone();
+  set_grad(params.matrix, params.matrix.grad() * 1000);
+  set->step();
+  CHECK((params.matrix.detach() - before).norm().item<double>() == Approx(0.5).epsilon(1e-5));
+}
+
 TEST_CASE("SGD matches torch::optim::SGD over several steps", "[sgd]") {
   for (bool nesterov : {false, true}) {
     INFO("nesterov " << nesterov);

@@ -134,7 +134,7 @@ TEST_CASE("registry routes hidden matrices to the main optimizer", "[registry]")
 
 TEST_CASE("optim config validation names the key", "[registry]") {
   CHECK(optimizer_kinds() ==
-        std::vector<std::string>{"adamw", "muon", "normuon", "sgd", "signgd", "lion"});
+        std::vector<std::string>{"adamw", "muon", "normuon", "sgd", "ngd", "signgd", "lion"});
   OptimConfig good;
   CHECK_NOTHROW(good.validate());
   auto fails_with = [](auto mutate, const std::string& key) {

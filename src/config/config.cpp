@@ -5,9 +5,12 @@
 #include <sstream>
 
 namespace muonlab {
+
+std::vector<std::string> model_kinds() { return {"llama", "assoc_memory"}; }
+
 namespace {
 
-void read_model(ConfigSection s, LlamaConfig& m) {
+void read_llama(ConfigSection& s, LlamaConfig& m) {
   m.vocab_size = s.get<int64_t>("vocab_size", m.vocab_size);
   m.d_model = s.get<int64_t>("d_model", m.d_model);
   m.n_layers = s.get<int64_t>("n_layers", m.n_layers);
@@ -19,8 +22,32 @@ void read_model(ConfigSection s, LlamaConfig& m) {
   m.rope_theta = s.get<double>("rope_theta", m.rope_theta);
   m.norm_eps = s.get<double>("norm_eps", m.norm_eps);
   m.init_std = s.get<double>("init_std", m.init_std);
-  std::string kind = s.get<std::string>("kind", "llama");
-  if (kind != "llama") s.fail("kind", "unknown model kind '" + kind + "'; use llama");
+}
+
+void read_assoc_memory(ConfigSection& s, AssocMemoryConfig& m) {
+  m.K = s.get<int64_t>("K", m.K);
+  m.d = s.get<int64_t>("d", m.d);
+  m.groups = s.get<int64_t>("groups", m.groups);
+  m.zipf_exponent = s.get<double>("zipf_exponent", m.zipf_exponent);
+  m.label_noise = s.get<double>("label_noise", m.label_noise);
+  m.embedding = s.get<std::string>("embedding", m.embedding);
+  m.init = s.get<std::string>("init", m.init);
+  m.grad_mode = s.get<std::string>("grad_mode", m.grad_mode);
+  m.dtype = s.get<std::string>("dtype", m.dtype);
+  m.coordinates = s.get<std::string>("coordinates", m.coordinates);
+  m.buckets = s.get<std::string>("buckets", m.buckets);
+  m.threshold = s.get<double>("threshold", m.threshold);
+}
+
+void read_model(ConfigSection s, ModelConfig& m) {
+  m.kind = s.get<std::string>("kind", m.kind);
+  if (m.kind == "llama") {
+    read_llama(s, m.llama);
+  } else if (m.kind == "assoc_memory") {
+    read_assoc_memory(s, m.assoc);
+  } else {
+    s.fail("kind", "unknown model kind '" + m.kind + "'; use llama or assoc_memory");
+  }
   s.finish();
 }
 
@@ -80,7 +107,7 @@ void read_adamw(ConfigSection s, AdamWOptions& a, const ScheduleConfig& run_sche
 // Peak lr of the hidden matrices when optim.lr is not given, per optimizer kind.
 double default_lr(const std::string& kind) {
   if (kind == "muon" || kind == "normuon") return 0.02;
-  if (kind == "sgd") return 0.1;
+  if (kind == "sgd" || kind == "ngd") return 0.1;
   if (kind == "signgd") return 1e-3;
   if (kind == "lion") return 3e-4;
   return 3e-3;  // adamw
@@ -186,6 +213,17 @@ void read_train(ConfigSection s, TrainConfig& t) {
   validate_train(s, t);
 }
 
+// Defaults that depend on model.kind, set before the sections are read so that the resolved
+// config shows them: the theory models train at a constant lr without clipping, with every
+// parameter on the main optimizer, and are cheap enough to evaluate often.
+void apply_kind_defaults(RunConfig& cfg) {
+  if (cfg.model.kind == "llama") return;
+  cfg.schedule = constant_schedule();
+  cfg.optim.routes = {{"*", 0, "main"}};
+  cfg.train.grad_clip = 0;
+  cfg.train.eval_every = 10;
+}
+
 // Every schedule of the run with its config key, for checks against train.steps.
 std::vector<std::pair<std::string, ScheduleConfig>> warmup_checks(const RunConfig& cfg) {
   std::vector<std::pair<std::string, ScheduleConfig>> all = {{"schedule", cfg.schedule}};
@@ -219,7 +257,13 @@ RunConfig parse_run_config(const YAML::Node& root, const std::string& origin) {
   cfg.threads = top.get<int64_t>("threads", cfg.threads);
   cfg.device = top.get<std::string>("device", cfg.device);
   read_model(top.section("model"), cfg.model);
-  read_data(top.section("data"), cfg.data);
+  apply_kind_defaults(cfg);
+  if (cfg.model.kind == "llama") {
+    read_data(top.section("data"), cfg.data);
+  } else if (top.optional_section("data")) {
+    top.fail("data", "model.kind " + cfg.model.kind +
+                         " generates its own data; remove the data section (or set data: null)");
+  }
   read_schedule(top.section("schedule"), cfg.schedule, "min_lr_ratio");
   read_optim(top.section("optim"), cfg.optim, cfg.schedule);
   read_train(top.section("train"), cfg.train);
@@ -227,7 +271,12 @@ RunConfig parse_run_config(const YAML::Node& root, const std::string& origin) {
 
   if (cfg.threads < 0) top.fail("threads", "must be >= 0 (0 = all cores)");
   if (cfg.device != "cpu") top.fail("device", "only 'cpu' is supported by this build");
-  validate_component(origin, [&] { cfg.model.validate(); });
+  if (cfg.model.kind == "llama") validate_component(origin, [&] { cfg.model.llama.validate(); });
+  if (cfg.model.kind == "assoc_memory")
+    validate_component(origin, [&] { cfg.model.assoc.validate(); });
+  if (cfg.model.kind != "llama" && cfg.train.precision != "fp32")
+    throw ConfigError("config " + origin + ": train.precision: model.kind " + cfg.model.kind +
+                      " computes in model.dtype; use fp32");
   validate_component(origin, [&] { cfg.schedule.validate(); });  // before optim's copies of it
   validate_component(origin, [&] { cfg.optim.validate(); });
   for (const auto& [key, schedule] : warmup_checks(cfg))

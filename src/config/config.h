@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/assoc_memory.h"
 #include "models/llama.h"
 #include "optim/registry.h"
 #include "optim/schedule.h"
@@ -14,7 +15,17 @@
 
 namespace muonlab {
 
-struct DataConfig {
+// model.kind selects which of the per-kind sections below is used (the others keep defaults).
+struct ModelConfig {
+  std::string kind = "llama";  // llama | assoc_memory
+  LlamaConfig llama;
+  AssocMemoryConfig assoc;
+};
+
+// The model kinds the config accepts.
+std::vector<std::string> model_kinds();
+
+struct DataConfig {       // llama only; other kinds generate their data
   std::string train;      // token shard for training
   std::string val;        // token shard for validation
   std::string tokenizer;  // sentencepiece model (optional; enables bits-per-byte)
@@ -49,7 +60,7 @@ struct RunConfig {
   int64_t seed = 0;
   int64_t threads = 0;  // 0 = all cores
   std::string device = "cpu";
-  LlamaConfig model;
+  ModelConfig model;
   DataConfig data;
   OptimConfig optim;
   ScheduleConfig schedule;

@@ -70,6 +70,11 @@ std::string num(double v, const char* format) {
   return buf;
 }
 
+// 4 decimals, or scientific notation below 1e-3 (theory models reach such losses).
+std::string loss_text(double loss) {
+  return num(loss, std::abs(loss) >= 1e-3 || loss == 0 ? "%.4f" : "%.3e");
+}
+
 std::string lr_text(double lr) { return std::isfinite(lr) ? shortest_text(lr) : "-"; }
 
 // A text table with left-aligned first columns and right-aligned numbers.
@@ -104,6 +109,40 @@ class Table {
 double rank_of(const RunSummary& r, const char* key) {
   auto it = r.stable_rank.find(key);
   return it == r.stable_rank.end() ? NAN : it->second;
+}
+
+// Steps to threshold per frequency bucket (all of them up to 16 buckets, else head, middle and
+// tail) and the tail/head ratio, for the runs that report buckets; "" if none does.
+std::string bucket_table(const std::vector<RunSummary>& runs) {
+  size_t most = 0;
+  double threshold = NAN;
+  for (const auto& r : runs)
+    if (!r.bucket_steps.empty())
+      most = std::max(most, r.bucket_steps.size()), threshold = r.bucket_threshold;
+  if (most == 0) return "";
+  std::vector<size_t> shown;
+  if (most <= 16) {
+    for (size_t b = 0; b < most; ++b) shown.push_back(b);
+  } else {
+    shown = {0, most / 2, most - 1};
+  }
+  std::vector<std::string> header{"run", "excess"};
+  for (size_t b : shown)
+    header.push_back(b == 0 ? "head" : b + 1 == most ? "tail" : "b" + std::to_string(b + 1));
+  header.push_back("tail/head");
+  Table table(header);
+  for (const auto& r : runs) {
+    if (r.bucket_steps.empty()) continue;
+    std::vector<std::string> row{r.name, num(r.final_excess, "%.2e")};
+    for (size_t b : shown) {
+      const bool has = b < r.bucket_steps.size() && r.bucket_steps[b] >= 0;
+      row.push_back(has ? std::to_string(r.bucket_steps[b]) : "-");
+    }
+    row.push_back(num(r.tail_head_ratio, "%.2f"));
+    table.add(row);
+  }
+  return "\nsteps to bucket excess loss < " + shortest_text(threshold) +
+         " (frequency buckets, head first; - = not reached; excess = final L - L*)\n" + table.str();
 }
 
 }  // namespace
@@ -142,8 +181,8 @@ std::string format_comparison(const Comparison& c) {
     if (r.status == "stopped" || r.status == "running")
       status += " (" + std::to_string(r.steps) + "/" + std::to_string(r.planned_steps) + ")";
     runs.add({r.name, r.group, lr_text(r.lr), std::to_string(r.seed), status,
-              std::to_string(r.steps), std::to_string(r.tokens), num(r.final_val, "%.4f"),
-              num(r.best_val, "%.4f"), num(r.final_ppl, "%.2f"), num(r.final_bpb, "%.4f"),
+              std::to_string(r.steps), std::to_string(r.tokens), loss_text(r.final_val),
+              loss_text(r.best_val), num(r.final_ppl, "%.2f"), num(r.final_bpb, "%.4f"),
               num(r.tok_per_s, "%.0f"), target, num(rank_of(r, "all"), "%.2f"),
               num(rank_of(r, "attn"), "%.2f"), num(rank_of(r, "mlp"), "%.2f"),
               num(r.update_stable_rank, "%.2f")});
@@ -166,6 +205,7 @@ std::string format_comparison(const Comparison& c) {
   }
   if (any_kind)
     out << "\nstable rank by matrix kind (mean over layers, last record)\n" << kinds.str();
+  out << bucket_table(c.runs);
 
   Table groups({c.group_by, "runs", "best lr", "seeds", "final val", "best val",
                 "plateau 0.02 nats", "plateau 1%", "gap to best", "p (Welch)"});
@@ -185,8 +225,8 @@ std::string format_comparison(const Comparison& c) {
                                                        : "n/a";
     groups.add({g.name, std::to_string(g.done) + "/" + std::to_string(g.runs), best_lr,
                 std::to_string(g.final_at_best.size()),
-                num(g.final_mean, "%.4f") + " ± " + num(g.final_std, "%.4f"),
-                num(g.best_mean, "%.4f") + " ± " + num(g.best_std, "%.4f"), plateau(g.plateau_nats),
+                loss_text(g.final_mean) + " ± " + loss_text(g.final_std),
+                loss_text(g.best_mean) + " ± " + loss_text(g.best_std), plateau(g.plateau_nats),
                 plateau(g.plateau_relative), gap, p});
   }
   out << "\nby " << c.group_by

@@ -52,6 +52,17 @@ const char* kKinds[] = {"q", "k", "v", "o", "w1", "w2", "w3"};
 
 }  // namespace
 
+// A frequency-bucket run's steps to threshold (null for other runs).
+json buckets_json(const RunSummary& r) {
+  if (r.bucket_steps.empty()) return nullptr;
+  json steps = json::array();
+  for (int64_t s : r.bucket_steps) steps.push_back(s >= 0 ? json(s) : json(nullptr));
+  return {{"threshold", number(r.bucket_threshold)},
+          {"steps_to_threshold", steps},
+          {"tail_head_ratio", number(r.tail_head_ratio)},
+          {"final_excess", number(r.final_excess)}};
+}
+
 json comparison_json(const Comparison& c) {
   json runs = json::array();
   for (const auto& r : c.runs) {
@@ -77,6 +88,7 @@ json comparison_json(const Comparison& c) {
                     {"target_tokens", r.target_tokens >= 0 ? json(r.target_tokens) : json(nullptr)},
                     {"stable_rank", sr},
                     {"update_stable_rank", number(r.update_stable_rank)},
+                    {"buckets", buckets_json(r)},
                     {"at_best_lr", r.at_best_lr}});
   }
   json groups = json::array();
@@ -121,7 +133,7 @@ std::string comparison_csv(const Comparison& c) {
   std::ostringstream out;
   out << "run,group,optimizer,lr,seed,status,steps,tokens,final_val,best_val,ppl,bpb,tok_per_s,"
          "target_step,target_tokens,sr_all,sr_attn,sr_mlp,sr_q,sr_k,sr_v,sr_o,sr_w1,sr_w2,sr_w3,"
-         "sr_update,at_best_lr\n";
+         "sr_update,at_best_lr,final_excess,tail_head_ratio,steps_to_threshold\n";
   for (const auto& r : c.runs) {
     auto sr = [&](const char* key) {
       auto it = r.stable_rank.find(key);
@@ -135,9 +147,34 @@ std::string comparison_csv(const Comparison& c) {
         << (r.target_tokens >= 0 ? std::to_string(r.target_tokens) : "");
     for (const char* key : {"all", "attn", "mlp", "q", "k", "v", "o", "w1", "w2", "w3"})
       out << "," << sr(key);
-    out << "," << cell(r.update_stable_rank) << "," << (r.at_best_lr ? "true" : "false") << "\n";
+    std::string steps;
+    for (int64_t s : r.bucket_steps)
+      steps += (steps.empty() ? "" : " ") + (s >= 0 ? std::to_string(s) : "-");
+    out << "," << cell(r.update_stable_rank) << "," << (r.at_best_lr ? "true" : "false") << ","
+        << cell(r.final_excess) << "," << cell(r.tail_head_ratio) << "," << steps << "\n";
   }
   return out.str();
+}
+
+// The frequency-bucket section: each bucket's steps to threshold per run ("" without buckets).
+std::string buckets_markdown(const Comparison& c) {
+  std::ostringstream md;
+  for (const auto& r : c.runs) {
+    if (r.bucket_steps.empty()) continue;
+    if (md.tellp() == 0)
+      md << "\n## Frequency buckets\n\nSteps until a bucket's mean excess loss falls below "
+         << shortest_text(r.bucket_threshold)
+         << ", head (most frequent) first; – = not reached. Excess = final L − L*.\n\n"
+            "| run | excess | steps to threshold | tail/head |\n|---|---|---|---|\n";
+    std::string steps;
+    for (int64_t s : r.bucket_steps)
+      steps += (steps.empty() ? "" : " ") + (s >= 0 ? std::to_string(s) : std::string("–"));
+    char excess[32];
+    snprintf(excess, sizeof excess, "%.2e", r.final_excess);
+    md << "| " << r.name << " | " << excess << " | " << steps << " | "
+       << (std::isfinite(r.tail_head_ratio) ? fixed(r.tail_head_ratio, 2) : "–") << " |\n";
+  }
+  return md.str();
 }
 
 std::string comparison_markdown(const Comparison& c, const json& plots) {
@@ -198,6 +235,7 @@ std::string comparison_markdown(const Comparison& c, const json& plots) {
   }
   for (const auto& r : c.runs)
     if (!r.error.empty()) md << "\n- `" << r.name << "` failed: " << r.error << "\n";
+  md << buckets_markdown(c);
   if (plots.is_object()) {
     md << "\n## Figures\n\n";
     for (const auto& p : plots.value("plots", json::array()))

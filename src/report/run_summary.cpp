@@ -49,15 +49,19 @@ void summarize_spectra(const json& record, RunSummary& s) {
   std::map<std::string, std::pair<double, int>> sums;
   double update_sum = 0;
   int updates = 0;
+  bool has_blocks = false;
+  for (const auto& m : record.at("matrices"))
+    has_blocks = has_blocks || !block_matrix_kind(m.value("name", "")).empty();
   for (const auto& m : record.at("matrices")) {
-    const std::string kind = block_matrix_kind(m.value("name", ""));
-    if (kind.empty()) continue;
+    std::string kind = block_matrix_kind(m.value("name", ""));
+    if (kind.empty() && has_blocks) continue;  // embedding, head
+    if (kind.empty()) kind = "other";          // a model without blocks: every matrix counts
     double rank = number_or_nan(m, "stable_rank");
     if (!std::isfinite(rank)) continue;
     const bool attention = kind == "q" || kind == "k" || kind == "v" || kind == "o";
-    for (const std::string& key :
-         {kind, std::string("all"), std::string(attention ? "attn" : "mlp")})
-      sums[key].first += rank, sums[key].second += 1;
+    std::vector<std::string> keys{"all"};
+    if (has_blocks) keys = {kind, "all", attention ? "attn" : "mlp"};
+    for (const auto& key : keys) sums[key].first += rank, sums[key].second += 1;
     if (m.contains("update")) {
       double update = number_or_nan(m["update"], "stable_rank");
       if (std::isfinite(update)) update_sum += update, ++updates;
@@ -66,6 +70,17 @@ void summarize_spectra(const json& record, RunSummary& s) {
   s.stable_rank.clear();
   for (const auto& [key, sum] : sums) s.stable_rank[key] = sum.first / sum.second;
   s.update_stable_rank = updates ? update_sum / updates : NAN;
+}
+
+// Steps to threshold and ratio from a `buckets` record (present in the run's final one).
+void summarize_buckets(const json& record, RunSummary& s) {
+  s.final_excess = number_or_nan(record, "excess");
+  if (!record.contains("steps_to_threshold")) return;
+  s.bucket_steps.clear();
+  for (const auto& step : record.at("steps_to_threshold"))
+    s.bucket_steps.push_back(step.is_number() ? step.get<int64_t>() : -1);
+  s.bucket_threshold = number_or_nan(record, "threshold");
+  s.tail_head_ratio = number_or_nan(record, "tail_head_ratio");
 }
 
 }  // namespace
@@ -129,6 +144,8 @@ RunSummary summarize_run(const std::string& run_dir, double target) {
       }
     } else if (kind == "spectral") {
       summarize_spectra(r, s);
+    } else if (kind == "buckets") {
+      summarize_buckets(r, s);
     }
   }
   s.tok_per_s = median(speeds);

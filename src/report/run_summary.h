@@ -2,13 +2,16 @@
 // status (done, running, stopped, no val, no metrics), optimizer, lr, seed, steps, tokens,
 // final/best validation loss, perplexity, bits per byte, tokens/s, when it first reached a
 // target loss, and the mean stable rank of the block matrices (all, attention, MLP, per kind)
-// and of their updates at the last spectral record. It neither groups runs nor formats tables.
+// and of their updates at the last spectral record (every matrix counts as a block matrix for
+// models without blocks), and for frequency-bucket models each bucket's steps to threshold and
+// the tail/head ratio. It neither groups runs nor formats tables.
 #pragma once
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace muonlab {
 
@@ -29,7 +32,12 @@ struct RunSummary {
   int64_t target_step = -1, target_tokens = -1;  // first val record at or below the target
   std::map<std::string, double> stable_rank;     // all, attn, mlp, q, k, v, o, w1, w2, w3
   double update_stable_rank = NAN;               // mean over block matrices' updates
-  YAML::Node config;                             // config.yaml (null if absent)
+  // Frequency-bucket models (assoc_memory): from the last `buckets` record, each bucket's steps
+  // to excess < bucket_threshold (head first; -1 = not reached; empty before the final record),
+  // the tail/head ratio of those steps, and the total excess loss over L*.
+  std::vector<int64_t> bucket_steps;
+  double bucket_threshold = NAN, tail_head_ratio = NAN, final_excess = NAN;
+  YAML::Node config;        // config.yaml (null if absent)
   bool at_best_lr = false;  // set by the comparison: a run at its group's best lr
 
   bool has_val() const { return std::isfinite(final_val); }

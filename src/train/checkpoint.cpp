@@ -87,7 +87,8 @@ json state_to_json(const TrainState& s) {
           {"tokens_seen", s.tokens_seen},
           {"cursor_step", s.cursor.step},
           {"cursor_micro", s.cursor.micro},
-          {"best_val_loss", std::isfinite(s.best_val_loss) ? json(s.best_val_loss) : json()}};
+          {"best_val_loss", std::isfinite(s.best_val_loss) ? json(s.best_val_loss) : json()},
+          {"task_state", s.task_state}};
 }
 
 TrainState state_from_json(const json& j) {
@@ -97,6 +98,7 @@ TrainState state_from_json(const json& j) {
   s.cursor.step = j.at("cursor_step").get<int64_t>();
   s.cursor.micro = j.at("cursor_micro").get<int64_t>();
   if (!j.at("best_val_loss").is_null()) s.best_val_loss = j.at("best_val_loss").get<double>();
+  if (j.contains("task_state")) s.task_state = j.at("task_state");  // absent in older ones
   return s;
 }
 
@@ -121,10 +123,10 @@ void maybe_inject_kill(int64_t step) {
   if (at && std::to_string(step) == at) std::raise(SIGKILL);
 }
 
-void write_files(const fs::path& dir, const TrainState& state, Llama& model,
+void write_files(const fs::path& dir, const TrainState& state, const NamedTensors& params,
                  const OptimizerSet& optimizer, const std::string& config_yaml) {
   torch::serialize::OutputArchive weights;
-  for (const auto& [name, tensor] : model->named_params()) weights.write(name, tensor.detach());
+  for (const auto& [name, tensor] : params) weights.write(name, tensor.detach());
   write_archive(weights, dir / "model.pt");
   maybe_inject_kill(state.step);
 
@@ -193,8 +195,8 @@ void verify_manifest(const fs::path& dir, const json& manifest, const std::strin
 
 CheckpointStore::CheckpointStore(fs::path run_dir) : root_(std::move(run_dir) / "checkpoints") {}
 
-fs::path CheckpointStore::save(const TrainState& state, Llama& model, const OptimizerSet& optimizer,
-                               const std::string& config_yaml,
+fs::path CheckpointStore::save(const TrainState& state, const NamedTensors& params,
+                               const OptimizerSet& optimizer, const std::string& config_yaml,
                                const RetentionPolicy& retention) const {
   fs::create_directories(root_);
   fs::path final_dir = root_ / step_dir_name(state.step);
@@ -202,7 +204,7 @@ fs::path CheckpointStore::save(const TrainState& state, Llama& model, const Opti
   fs::remove_all(tmp_dir);
   fs::create_directories(tmp_dir);
   try {
-    write_files(tmp_dir, state, model, optimizer, config_yaml);
+    write_files(tmp_dir, state, params, optimizer, config_yaml);
     json manifest = {{"format_version", kCheckpointFormat},
                      {"step", state.step},
                      {"tokens_seen", state.tokens_seen},
@@ -292,12 +294,13 @@ void CheckpointStore::verify(const fs::path& dir) {
   }
 }
 
-TrainState CheckpointStore::load(const fs::path& dir, Llama& model, OptimizerSet& optimizer) {
+TrainState CheckpointStore::load(const fs::path& dir, const NamedTensors& params,
+                                 OptimizerSet& optimizer) {
   verify(dir);
   torch::NoGradGuard no_grad;
   torch::serialize::InputArchive weights;
   weights.load_from((dir / "model.pt").string());
-  for (auto& [name, tensor] : model->named_params()) {
+  for (const auto& [name, tensor] : params) {
     torch::Tensor saved;
     if (!weights.try_read(name, saved))
       throw std::runtime_error("checkpoint " + dir.string() + ": no weights for " + name);

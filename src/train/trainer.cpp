@@ -16,14 +16,12 @@
 #include <map>
 #include <set>
 
-#include "data/batch_loader.h"
-#include "data/tokenizer.h"
 #include "optim/grad_clip.h"
 #include "src/config/number_text.h"
 #include "src/runtime.h"
 #include "src/train/checkpoint.h"
 #include "src/train/metrics.h"
-#include "src/train/precision.h"
+#include "src/train/model_factory.h"
 #include "src/train/run_lock.h"
 #include "src/train/spectral_recorder.h"
 
@@ -68,6 +66,12 @@ std::shared_ptr<spdlog::logger> make_logger(const fs::path& log_file, bool quiet
   return logger;
 }
 
+// A loss for the console: 4 decimals, or scientific notation below 1e-3 (theory models get there).
+std::string loss_text(double loss) {
+  return std::abs(loss) >= 1e-3 || loss == 0 || !std::isfinite(loss) ? fmt::format("{:.4f}", loss)
+                                                                     : fmt::format("{:.4e}", loss);
+}
+
 // Keys whose change makes a checkpoint unusable.
 bool is_structural_key(const std::string& key) {
   return key.rfind("model.", 0) == 0 || key == "optim.kind" || key == "seed" ||
@@ -87,7 +91,6 @@ class Trainer {
 
  private:
   void prepare_run_directory();
-  void load_data();
   void build_model_and_optimizer();
   int64_t resume_if_asked();
   void check_resume_config(const fs::path& checkpoint);
@@ -95,8 +98,9 @@ class Trainer {
   double evaluate();
   void record_spectra(const std::map<std::string, torch::Tensor>& before);
   void log_train(double loss, double compute_seconds);
+  void write_task_records(bool final);
   void save_checkpoint();
-  double bytes_per_val_token() const;
+  int64_t items_per_step() const;
 
   const RunConfig& cfg_;
   TrainOptions options_;
@@ -105,17 +109,13 @@ class Trainer {
   std::unique_ptr<RunLock> lock_;
   std::shared_ptr<spdlog::logger> log_;
   std::unique_ptr<MetricsWriter> metrics_;
-  std::shared_ptr<const TokenShard> train_shard_, val_shard_;
-  std::unique_ptr<BatchLoader> loader_;
-  std::unique_ptr<ValidationSet> val_set_;
-  Llama model_{nullptr};
+  std::unique_ptr<Model> model_;
   std::vector<NamedParam> params_;
   std::unique_ptr<OptimizerSet> optimizer_;
   SpectralRecorder spectral_;
   TrainState state_;
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
-  double bytes_per_token_ = 0;
   Clock::time_point run_start_;
   int64_t start_step_ = 0;
   // Throughput figures count compute only: spectral measurement and evaluation are timed apart.
@@ -141,57 +141,12 @@ void Trainer::prepare_run_directory() {
   log_ = make_logger(run_dir_ / "train.log", options_.quiet);
 }
 
-void Trainer::load_data() {
-  train_shard_ = std::make_shared<TokenShard>(cfg_.data.train);
-  val_shard_ = std::make_shared<TokenShard>(cfg_.data.val);
-  for (const auto& shard : {train_shard_, val_shard_}) {
-    if (static_cast<int64_t>(shard->vocab_size()) > cfg_.model.vocab_size)
-      throw std::runtime_error("shard " + shard->path() + " has vocabulary " +
-                               std::to_string(shard->vocab_size()) + " but model.vocab_size is " +
-                               std::to_string(cfg_.model.vocab_size) +
-                               "; set model.vocab_size to at least the shard's");
-  }
-  loader_ = std::make_unique<BatchLoader>(train_shard_, cfg_.model.seq_len, cfg_.train.batch_size,
-                                          static_cast<uint64_t>(cfg_.seed));
-  val_set_ = std::make_unique<ValidationSet>(val_shard_, cfg_.model.seq_len, cfg_.train.batch_size,
-                                             cfg_.train.eval_batches);
-  bytes_per_token_ = bytes_per_val_token();
-  log_->info("data: train {} tokens ({}), val {} tokens ({}), {} val tokens per eval",
-             train_shard_->size(), cfg_.data.train, val_shard_->size(), cfg_.data.val,
-             val_set_->tokens());
-}
-
-double Trainer::bytes_per_val_token() const {
-  if (cfg_.data.tokenizer.empty()) return 0;
-  Tokenizer tokenizer(cfg_.data.tokenizer);
-  if (tokenizer.vocab_size() != static_cast<int>(val_shard_->vocab_size()))
-    throw std::runtime_error("tokenizer " + cfg_.data.tokenizer + " has vocabulary " +
-                             std::to_string(tokenizer.vocab_size()) + " but shard " +
-                             val_shard_->path() + " was written with " +
-                             std::to_string(val_shard_->vocab_size()) +
-                             "; point data.tokenizer at the model that made the shards");
-  double bytes = 0, tokens = 0;
-  for (int64_t i = 0; i < val_set_->size(); ++i) {
-    auto targets = (*val_set_)[i].targets;
-    for (int64_t row = 0; row < targets.size(0); ++row) {
-      auto ids_tensor = targets[row].to(torch::kInt64).contiguous();
-      std::vector<uint32_t> ids(ids_tensor.data_ptr<int64_t>(),
-                                ids_tensor.data_ptr<int64_t>() + ids_tensor.numel());
-      bytes += static_cast<double>(tokenizer.decode(ids).size());
-      tokens += static_cast<double>(ids.size());
-    }
-  }
-  return bytes > 0 ? bytes / tokens : 0;
-}
-
 void Trainer::build_model_and_optimizer() {
   torch::manual_seed(static_cast<uint64_t>(cfg_.seed));
-  model_ = Llama(cfg_.model);
+  model_ = make_model(cfg_);
   for (auto& [name, tensor] : model_->named_params()) params_.push_back({name, tensor});
   optimizer_ = build_optimizer(cfg_.optim, params_, cfg_.schedule);
-  log_->info("model: {} parameters ({} layers, d_model {}, heads {}/{} kv, ffn {}, seq_len {})",
-             llama_param_count(cfg_.model), cfg_.model.n_layers, cfg_.model.d_model,
-             cfg_.model.n_heads, cfg_.model.n_kv_heads, cfg_.model.ffn_dim(), cfg_.model.seq_len);
+  for (const auto& line : model_->describe()) log_->info("{}", line);
   for (const auto& line : optimizer_->describe()) log_->info("optimizer: {}", line);
 }
 
@@ -232,7 +187,8 @@ int64_t Trainer::resume_if_asked() {
     checkpoint = *found;
   }
   check_resume_config(checkpoint);
-  state_ = CheckpointStore::load(checkpoint, model_, *optimizer_);
+  state_ = CheckpointStore::load(checkpoint, model_->named_params(), *optimizer_);
+  model_->restore_task_state(state_.task_state);
   log_->info("resumed from {} at step {} ({} tokens seen)", checkpoint.string(), state_.step,
              state_.tokens_seen);
   return state_.step;
@@ -244,11 +200,11 @@ double Trainer::train_step(bool measure_spectra) {
   optimizer_->zero_grad();
   double loss_sum = 0;
   for (int64_t micro = 0; micro < t.grad_accum; ++micro) {
-    Batch batch = loader_->next(state_.cursor, t.grad_accum);
-    torch::Tensor loss = model_loss(*model_, batch, t.precision);
+    torch::Tensor loss = model_->step_loss(state_.step, micro, t.grad_accum);
     (loss / static_cast<double>(t.grad_accum)).backward();
     loss_sum += loss.item<double>();
   }
+  state_.cursor = {state_.step + 1, 0};
   double loss = loss_sum / static_cast<double>(t.grad_accum);
   last_grad_norm_ = clip_grad_norm(params_, t.grad_clip);
   if (!std::isfinite(loss) || !std::isfinite(last_grad_norm_)) {
@@ -270,8 +226,12 @@ double Trainer::train_step(bool measure_spectra) {
     if (measure_spectra) record_spectra(before);
   }
   state_.step += 1;
-  state_.tokens_seen += t.batch_size * t.grad_accum * cfg_.model.seq_len;
+  state_.tokens_seen += items_per_step();
   return loss;
+}
+
+int64_t Trainer::items_per_step() const {
+  return model_->items_per_micro() * cfg_.train.grad_accum;
 }
 
 void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before) {
@@ -283,20 +243,21 @@ void Trainer::record_spectra(const std::map<std::string, torch::Tensor>& before)
 }
 
 double Trainer::evaluate() {
-  torch::NoGradGuard no_grad;
-  double sum = 0;
-  for (int64_t i = 0; i < val_set_->size(); ++i)
-    sum += model_loss(*model_, (*val_set_)[i], cfg_.train.precision).item<double>();
-  double loss = sum / static_cast<double>(val_set_->size());
-  json record = {{"kind", "val"}, {"step", state_.step}, {"loss", loss}, {"ppl", std::exp(loss)}};
-  if (bytes_per_token_ > 0) record["bpb"] = loss / std::log(2.0) / bytes_per_token_;
+  Evaluation evaluation = model_->evaluate();
+  json record = {{"kind", "val"}, {"step", state_.step}};
+  record.update(evaluation.fields);
+  const double loss = record.at("loss").get<double>();
   metrics_->write(record);
   if (std::isfinite(loss) && loss < state_.best_val_loss) state_.best_val_loss = loss;
-  log_->info("step {:>6}/{} | val loss {:.4f} | ppl {:.2f}{}", state_.step, cfg_.train.steps, loss,
-             std::exp(loss),
-             bytes_per_token_ > 0 ? fmt::format(" | bpb {:.4f}", record["bpb"].get<double>()) : "");
+  log_->info("step {:>6}/{} | val loss {}{}", state_.step, cfg_.train.steps, loss_text(loss),
+             evaluation.summary.empty() ? "" : " | " + evaluation.summary);
   last_val_loss_ = loss;
   return loss;
+}
+
+void Trainer::write_task_records(bool final) {
+  for (const auto& record : model_->task_records(state_.step, final)) metrics_->write(record);
+  state_.task_state = model_->task_state();
 }
 
 // `compute_seconds`: the step without its spectral measurement. tok/s and mfu in the record
@@ -304,8 +265,8 @@ double Trainer::evaluate() {
 // time spent evaluating and measuring spectra in that window shown on its own.
 void Trainer::log_train(double loss, double compute_seconds) {
   const auto& t = cfg_.train;
-  const double tokens = static_cast<double>(t.batch_size * t.grad_accum * cfg_.model.seq_len);
-  const double flops_per_token = llama_flops_per_token(cfg_.model);
+  const double tokens = static_cast<double>(items_per_step());
+  const double flops_per_token = model_->flops_per_item();
   auto mfu_of = [&](double tok_per_s) {
     return tok_per_s * flops_per_token / (t.peak_gflops * 1e9);
   };
@@ -322,7 +283,7 @@ void Trainer::log_train(double loss, double compute_seconds) {
                    {"grad_norm", last_grad_norm_},
                    {"tokens", state_.tokens_seen},
                    {"tok_per_s", tok_per_s},
-                   {"mfu", mfu_of(tok_per_s)},
+                   {"mfu", flops_per_token > 0 ? json(mfu_of(tok_per_s)) : json()},
                    {"groups", groups}});
   window_.tokens += tokens;
   window_.compute_seconds += compute_seconds;
@@ -332,10 +293,9 @@ void Trainer::log_train(double loss, double compute_seconds) {
   const double wall = std::chrono::duration<double>(Clock::now() - run_start_).count();
   const double wall_per_step = wall / static_cast<double>(state_.step - start_step_);
   log_->info(
-      "step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad {:.3f} | {:.0f} tok/s | mfu {:.1f}%{} | "
-      "ETA {}",
-      state_.step, t.steps, loss, lr, last_grad_norm_, window_tok_per_s,
-      100 * mfu_of(window_tok_per_s),
+      "step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad {:.3f} | {:.0f} {}/s{}{} | ETA {}",
+      state_.step, t.steps, loss, lr, last_grad_norm_, window_tok_per_s, model_->item_unit(),
+      flops_per_token > 0 ? fmt::format(" | mfu {:.1f}%", 100 * mfu_of(window_tok_per_s)) : "",
       other > 0 ? fmt::format(" | eval {:.1f}s spectral {:.1f}s", window_.eval_seconds,
                               window_.measure_seconds)
                 : "",
@@ -345,7 +305,7 @@ void Trainer::log_train(double loss, double compute_seconds) {
 
 void Trainer::save_checkpoint() {
   auto start = Clock::now();
-  auto dir = store_.save(state_, model_, *optimizer_, cfg_.resolved_yaml,
+  auto dir = store_.save(state_, model_->named_params(), *optimizer_, cfg_.resolved_yaml,
                          {cfg_.train.keep_last, cfg_.train.keep_every});
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   log_->info("checkpoint {} ({:.2f}s)", dir.string(), seconds);
@@ -360,7 +320,6 @@ TrainSummary Trainer::run() {
         "LibTorch is using the reference BLAS (about 15x slower); install "
         "libopenblas0-openmp (tools/setup.sh does)");
   log_->info("resolved config:\n{}", cfg_.resolved_yaml);
-  load_data();
   build_model_and_optimizer();
   int64_t resumed_at = resume_if_asked();
   metrics_ = std::make_unique<MetricsWriter>((run_dir_ / "metrics.jsonl").string(), resumed_at);
@@ -374,6 +333,7 @@ TrainSummary Trainer::run() {
   if (resumed_at < 0) {
     evaluate();
     if (t.spectral_every > 0) record_spectra({});
+    write_task_records(false);
   }
   StopSignalScope stop_signals;
   TrainSummary summary;
@@ -388,6 +348,7 @@ TrainSummary Trainer::run() {
     window_.measure_seconds += measure_seconds_;
     log_train(loss, seconds - measure_seconds_);
     bool last = state_.step == t.steps;
+    write_task_records(last);
     if (state_.step % t.eval_every == 0 || last) {
       auto eval_start = Clock::now();
       evaluate();
@@ -415,11 +376,13 @@ TrainSummary Trainer::run() {
   summary.final_train_loss = loss;
   summary.final_val_loss = last_val_loss_;
   summary.best_val_loss = state_.best_val_loss;
-  summary.tokens_per_second = static_cast<double>((state_.step - start_step_) * t.batch_size *
-                                                  t.grad_accum * cfg_.model.seq_len) /
-                              std::max(elapsed, 1e-9);
-  log_->info("done: {} steps, final val loss {:.4f}, best {:.4f}, {:.0f} tok/s", state_.step,
-             summary.final_val_loss, summary.best_val_loss, summary.tokens_per_second);
+  summary.tokens_per_second =
+      static_cast<double>((state_.step - start_step_) * items_per_step()) / std::max(elapsed, 1e-9);
+  if (state_.step == t.steps)
+    for (const auto& line : model_->final_summary()) log_->info("{}", line);
+  log_->info("done: {} steps, final val loss {}, best {}, {:.0f} {}/s", state_.step,
+             loss_text(summary.final_val_loss), loss_text(summary.best_val_loss),
+             summary.tokens_per_second, model_->item_unit());
   return summary;
 }
 

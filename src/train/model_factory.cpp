@@ -1,0 +1,28 @@
+// model.kind -> the Model implementation, with the run settings each kind needs.
+#include "src/train/model_factory.h"
+
+#include <stdexcept>
+
+#include "models/assoc_memory.h"
+#include "src/train/llama_model.h"
+
+namespace muonlab {
+
+std::unique_ptr<Model> make_model(const RunConfig& cfg) {
+  const auto seed = static_cast<uint64_t>(cfg.seed);
+  if (cfg.model.kind == "llama") {
+    LlamaData data{cfg.data.train,
+                   cfg.data.val,
+                   cfg.data.tokenizer,
+                   cfg.train.batch_size,
+                   cfg.train.eval_batches,
+                   cfg.train.precision,
+                   seed};
+    return std::make_unique<LlamaModel>(cfg.model.llama, data);
+  }
+  if (cfg.model.kind == "assoc_memory")
+    return std::make_unique<AssocMemory>(cfg.model.assoc, cfg.train.batch_size, seed);
+  throw std::runtime_error("model.kind: unknown '" + cfg.model.kind + "'");
+}
+
+}  // namespace muonlab
