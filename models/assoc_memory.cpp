@@ -149,7 +149,8 @@ std::vector<std::string> AssocMemory::describe() const {
 }
 
 torch::Tensor AssocMemory::task_matrix() const {
-  if (config_.coordinates == "task") return weight_;
+  // Identity embeddings: ẼᵀWE is W itself (the two products by I would be exact, and slow).
+  if (config_.coordinates == "task" || config_.embedding == "identity") return weight_;
   return E_answer_.t().matmul(weight_).matmul(E_);
 }
 
@@ -164,13 +165,15 @@ torch::Tensor AssocMemory::population_loss() const { return (p_ * per_query_loss
 torch::Tensor AssocMemory::analytic_gradient() const {
   torch::NoGradGuard no_grad;
   torch::Tensor residual = (torch::softmax(logits(), 0) - P_) * p_.unsqueeze(0);  // (K, K)
-  if (config_.coordinates == "task") return residual;
+  if (config_.coordinates == "task" || config_.embedding == "identity") return residual;
   return E_answer_.matmul(residual).matmul(E_.t());
 }
 
 torch::Tensor AssocMemory::minibatch_loss(int64_t step, int64_t micro) const {
-  at::Generator gen =
-      generator_for(seed_, 1 + static_cast<uint64_t>(step) * 4096 + static_cast<uint64_t>(micro));
+  // Stream 0 draws the embeddings; (step, micro) hash to a stream of their own.
+  const uint64_t stream =
+      splitmix64(splitmix64(static_cast<uint64_t>(step) + 1) ^ static_cast<uint64_t>(micro));
+  at::Generator gen = generator_for(seed_, stream == 0 ? 1 : stream);
   torch::Tensor queries = at::multinomial(p_.to(torch::kDouble), batch_size_, true, gen);
   torch::Tensor answers = queries.clone();
   if (config_.label_noise > 0) {
@@ -178,7 +181,7 @@ torch::Tensor AssocMemory::minibatch_loss(int64_t step, int64_t micro) const {
     torch::Tensor uniform = at::randint(config_.K, {batch_size_}, gen);
     answers = torch::where(noisy, uniform, answers);
   }
-  torch::Tensor columns = config_.coordinates == "task"
+  torch::Tensor columns = config_.coordinates == "task" || config_.embedding == "identity"
                               ? weight_.index_select(1, queries)
                               : E_answer_.t().matmul(weight_).matmul(E_.index_select(1, queries));
   return torch::nn::functional::cross_entropy(columns.t(), answers);  // (B, K) logits

@@ -1,7 +1,8 @@
 // `model.kind: assoc_memory` end to end through the CLI: the CI-sized AM-1 (exact Muon learns the
 // tail as fast as the head, GD does not), bucket records every step, exact resume of a minibatch
 // run (its sampled queries, the optimizer state and the steps-to-threshold bookkeeping), a sweep
-// of it and `compare` showing the per-bucket steps, and the config errors of the kind.
+// of it and `compare` showing the per-bucket steps (and drawing the bucket figures), and the
+// config errors of the kind.
 #include <catch2/catch.hpp>
 
 #include "tests/run_fixture.h"
@@ -105,7 +106,8 @@ TEST_CASE("a sweep of assoc_memory runs, compared per frequency bucket") {
   INFO(sweep.output);
   REQUIRE(sweep.exit_code == 0);
   CHECK_THAT(sweep.output, Contains("4 of 4 points done, 0 failed"));
-  auto compare = run_muonlab("compare " + dir.str("out") + " --out " + dir.str("report"));
+  auto compare =
+      run_muonlab("compare " + dir.str("out") + " --out " + dir.str("report") + " --plots");
   INFO(compare.output);
   REQUIRE(compare.exit_code == 0);
   CHECK_THAT(compare.output, Contains("steps to bucket excess loss < 0.1"));
@@ -119,6 +121,8 @@ TEST_CASE("a sweep of assoc_memory runs, compared per frequency bucket") {
   }
   CHECK(with_buckets == 4);
   CHECK_THAT(read_file(dir.path() / "report" / "summary.md"), Contains("## Frequency buckets"));
+  for (const char* figure : {"buckets.png", "loss_curves.png"})
+    CHECK(std::filesystem::file_size(dir.path() / "report" / figure) > 10000);
 }
 
 TEST_CASE("assoc_memory config errors are one line naming the key") {

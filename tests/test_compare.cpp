@@ -332,3 +332,31 @@ TEST_CASE("compare --plots: a failing plot script leaves a summary.md without an
   CHECK_THAT(md, Contains("not drawn: every figure"));
   CHECK_THAT(md, Contains(fs::path(inputs[0]).filename().string()));
 }
+
+TEST_CASE("the bucket table lines up each run's own head, middle and tail when counts differ") {
+  muonlab::Comparison c;
+  muonlab::RunSummary groups, octaves, plain;
+  groups.name = "sixteen";
+  groups.bucket_steps = {5, 16, 30, 46, 65, 85, 108, 132, 157, 184, 213, 242, 273, 305, 339, 373};
+  groups.bucket_threshold = 0.1, groups.tail_head_ratio = 74.6, groups.final_excess = 1e-3;
+  octaves.name = "seven";
+  octaves.bucket_steps = {2, 4, 9, 20, 41, 80, -1};
+  octaves.bucket_threshold = 0.05, octaves.tail_head_ratio = NAN, octaves.final_excess = 0.2;
+  plain.name = "llama-run";  // no buckets: not in the table
+  c.runs = {groups, octaves, plain};
+  const std::string text = muonlab::format_comparison(c);
+  const std::string table = text.substr(text.find("steps to bucket excess loss"));
+  CHECK_THAT(table, Contains("threshold") && Contains("middle") && Contains("tail"));
+  // Each run's own tail: 373 for the 16 groups, not reached ("-") for the 7 octaves.
+  const std::string sixteen = table.substr(table.find("sixteen"));
+  CHECK_THAT(sixteen.substr(0, sixteen.find('\n')),
+             Contains("5") && Contains("132") && Contains("373") && Contains("74.60"));
+  const std::string seven = table.substr(table.find("seven"));
+  CHECK_THAT(seven.substr(0, seven.find('\n')),
+             Contains("0.05") && Contains(" 20 ") && Contains(" - "));
+  CHECK(table.find("llama-run") == std::string::npos);
+
+  c.runs = {groups, groups};  // same count and threshold: every bucket is a column
+  const std::string uniform = muonlab::format_comparison(c);
+  CHECK_THAT(uniform, Contains("steps to bucket excess loss < 0.1") && Contains("b8"));
+}

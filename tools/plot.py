@@ -13,6 +13,10 @@ directory) and writes into OUT_DIR:
   stable_rank.png                mean block stable rank vs step
   eff_rank_entropy.png           mean block effective rank, normalised entropy of the updates
   spectra.png                    last stored singular value spectra, per matrix kind
+  buckets.png                    frequency-bucket models: each bucket's excess loss vs step
+  loss_curves.png                frequency-bucket models: total loss vs step, semilog and log-log
+  excess_vs_horizon.png          frequency-bucket models whose groups differ in train.steps:
+                                 final excess loss vs horizon T per optimizer, fitted slopes
   plots.json                     {"plots": [{"file", "title"}], "skipped": [{"plot", "reason"}]}
 
 A figure without data is skipped with a reason, never written empty. Curves over
@@ -100,6 +104,15 @@ class Run:
         self.val = [r for r in recs if r.get("kind") == "val"]
         self.spectral = [r for r in recs if r.get("kind") == "spectral"
                          and isinstance(r.get("matrices"), list)]
+        self.buckets = [r for r in recs if r.get("kind") == "buckets"
+                        and isinstance(r.get("buckets"), list) and r["buckets"]]
+
+    def late_excess(self):
+        """Mean total excess loss over the last max(2, T/10) steps (None without buckets)."""
+        values = [num(r.get("excess")) for r in self.buckets if int(r["step"]) >= 1]
+        values = [v for v in values if v is not None]
+        window = max(2, len(values) // 10)
+        return float(np.mean(values[-window:])) if len(values) >= window else None
 
     def val_by_step(self):
         return {int(r["step"]): num(r["loss"]) for r in self.val if num(r.get("loss")) is not None}
@@ -471,6 +484,84 @@ def plot_spectra(groups, out_dir, result):
     save(fig, out_dir, "spectra.png", title, result)
 
 
+def bucket_runs(groups):
+    """(group, its first run at the best lr) for the groups whose runs report buckets."""
+    return [(g, g.best[0]) for g in groups if g.best and g.best[0].buckets]
+
+
+def plot_buckets(groups, out_dir, result):
+    title = "Excess loss of each frequency bucket (head = most frequent)"
+    drawn = bucket_runs(groups)
+    if not drawn:
+        return skip("buckets", "no run reports frequency buckets", result)
+    fig, axes = panel_grid(len(drawn))
+    cmap = plt.get_cmap("viridis")
+    for ax, (g, run) in zip(axes.flat, drawn):
+        n = len(run.buckets[0]["buckets"])
+        steps = [int(r["step"]) for r in run.buckets]
+        for b in range(n):
+            ys = [max(num(r["buckets"][b].get("excess")) or 0.0, 1e-16) if b < len(r["buckets"])
+                  else np.nan for r in run.buckets]
+            ax.semilogy(steps, ys, color=cmap(b / max(1, n - 1)), lw=1,
+                        label="head" if b == 0 else ("tail" if b == n - 1 else None))
+        threshold = num(run.buckets[-1].get("threshold"))
+        if threshold is not None:
+            ax.axhline(threshold, color="k", ls=":", lw=0.8)
+        ax.set(title=f"{g.name} (lr {num(run.entry.get('lr')) or 0:g})", xlabel="step",
+               ylabel="bucket mean excess loss")
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, out_dir, "buckets.png", title, result)
+
+
+def plot_loss_curves(groups, out_dir, result):
+    title = "Total loss: semilog (exponential decay is a line) and log-log (power laws are lines)"
+    drawn = bucket_runs(groups)
+    if not drawn:
+        return skip("loss_curves", "no run reports frequency buckets", result)
+    fig, (ax_s, ax_l) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for g, run in drawn:
+        pts = [(int(r["step"]), num(r.get("loss"))) for r in run.buckets]
+        pts = [(t, v) for t, v in pts if v is not None and v > 0]
+        ax_s.semilogy([t for t, _ in pts], [v for _, v in pts], color=g.color, label=g.name)
+        ax_l.loglog([t for t, _ in pts if t > 0], [v for t, v in pts if t > 0], color=g.color,
+                    label=g.name)
+    for ax in (ax_s, ax_l):
+        ax.set(xlabel="step", ylabel="total loss L")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, out_dir, "loss_curves.png", title, result)
+
+
+def plot_excess_vs_horizon(groups, out_dir, result):
+    title = "Final excess loss against the horizon T, at each group's best lr"
+    by_optimizer = {}
+    for g, run in bucket_runs(groups):
+        T, excess = num(run.entry.get("planned_steps")), run.late_excess()
+        if T and excess and excess > 0:
+            by_optimizer.setdefault(str(run.entry.get("optimizer")), []).append((T, excess))
+    series = {k: sorted(v) for k, v in by_optimizer.items() if len({T for T, _ in v}) >= 2}
+    if not series:
+        return skip("excess_vs_horizon", "no optimizer has bucket runs at two or more horizons",
+                    result)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    cmap = plt.get_cmap("tab10")
+    for i, (opt, pts) in enumerate(sorted(series.items())):
+        x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+        slope = np.polyfit(x, y, 1)[0]
+        ax.loglog([p[0] for p in pts], [p[1] for p in pts], "o-", color=cmap(i),
+                  label=f"{opt}: slope {slope:.2f}")
+    ax.set(xlabel="horizon T (train.steps)", ylabel="mean excess loss, last max(2, T/10) steps",
+           title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    save(fig, out_dir, "excess_vs_horizon.png", title, result)
+
+
 def main(argv):
     if len(argv) != 3:
         print("usage: plot.py SUMMARY_JSON OUT_DIR", file=sys.stderr)
@@ -481,8 +572,9 @@ def main(argv):
         groups = load(argv[1])
         if not os.path.isdir(out_dir):
             raise InputError(f"{out_dir} is not a directory")
+        bucket_plots = (plot_buckets, plot_loss_curves, plot_excess_vs_horizon)
         for fn in (plot_val_loss, plot_lr_sweep, plot_heatmaps, plot_stable_rank,
-                   plot_eff_rank_entropy, plot_spectra):
+                   plot_eff_rank_entropy, plot_spectra) + bucket_plots:
             fn(groups, out_dir, result)
         with open(os.path.join(out_dir, "plots.json"), "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2, ensure_ascii=False)

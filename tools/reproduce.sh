@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces a study of the papers muonlab is built around, from scratch, with one command.
 #
-#   tools/reproduce.sh lm [--quick] [--jobs N] [--work DIR] [--out DIR]
+#   tools/reproduce.sh lm|assoc [--quick] [--jobs N] [--work DIR] [--out DIR]
 #
 # lm: the language-model optimizer study (configs/sweeps/lm-study.yaml): AdamW, Muon and the
 # exact polar factor on every matrix, each on its own learning-rate grid, then 3 seeds at each
@@ -10,11 +10,19 @@
 # minutes) into OUT = runs/lm-study-quick/docs unless --out says otherwise: the same tables and
 # figures, numbers that say nothing about the optimizers. The sweep is resumable: running the
 # command again continues where it stopped. Installs and builds what is missing.
+#
+# assoc: the associative-memory protocols of the Muon theory paper (reference AM-1 to AM-4:
+# configs/sweeps/assoc-am{1,3,4}.yaml; AM-2 reads AM-1's runs), a few minutes; writes the
+# "assoc" section of OUT/results.md, OUT/figures/assoc/*.png and WORK/assoc.json (every number
+# and whether each of the reference's assertions holds). --quick: K = 64 and reduced grids
+# (assoc-am*-quick.yaml), about a minute, into runs/assoc-quick unless --work/--out say otherwise.
+# Each study writes only its own section of results.md (tools/results_page.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/kjv_data.sh
-usage() { echo "usage: tools/reproduce.sh lm [--quick] [--jobs N] [--work DIR] [--out DIR]" >&2; exit 2; }
-[ "${1:-}" = lm ] || usage
+usage() { echo "usage: tools/reproduce.sh lm|assoc [--quick] [--jobs N] [--work DIR] [--out DIR]" >&2; exit 2; }
+study="${1:-}"
+[ "$study" = lm ] || [ "$study" = assoc ] || usage
 shift
 quick=0
 jobs=$(( $(nproc) >= 2 ? 2 : 1 ))
@@ -40,6 +48,43 @@ if [ ! -x "$muonlab" ]; then
   bash tools/build.sh --target muonlab
 fi
 
+# Runs one sweep file into a directory; exits 130 if interrupted, warns if points failed.
+run_sweep() {
+  local status=0
+  stage "sweep $1 -> $2 ($jobs at a time)"
+  "$muonlab" sweep "$1" --jobs "$jobs" --out "$2" || status=$?
+  if [ "$status" = 130 ]; then echo "interrupted; run the same command again to continue" >&2; exit 130; fi
+  [ "$status" = 0 ] || echo "warning: some points failed (see above); the report lists them" >&2
+}
+
+if [ "$study" = assoc ]; then
+  suffix="" args=(--K 256 --t-min 64)
+  if [ "$quick" = 1 ]; then
+    suffix="-quick" args=(--K 64 --t-min 32)
+    work=${work:-runs/assoc-quick}
+    out=${out:-runs/assoc-quick/docs}
+    setup="CI-sized version (\`--quick\`): K = d = 64 pairs and reduced grids (configs/sweeps/assoc-am*-quick.yaml). Its numbers exercise the machinery; the full study's are the ones to read."
+  else
+    work=${work:-runs/assoc}
+    out=${out:-docs}
+    setup="The reference's protocols (shared reference notes, experiments.md §3) on muonlab's \`model.kind: assoc_memory\` (configs/assoc/base.yaml): K = d = 256 query–answer pairs with orthonormal embeddings, the exact population gradient in float64, zero initialisation, every optimizer without momentum and on its own learning-rate grid; Muon is the exact polar factor UVᵀ (singular values below 1e-10·σ_max dropped), unscaled. Sweep files: configs/sweeps/assoc-am1.yaml (AM-1 and AM-2), assoc-am3.yaml, assoc-am4.yaml."
+  fi
+  for protocol in am1 am3 am4; do
+    run_sweep "configs/sweeps/assoc-$protocol$suffix.yaml" "$work/$protocol"
+  done
+  stage "compare (per-bucket steps to threshold) and the results section"
+  "$muonlab" compare "$work/am1" --group-by variant --out "$work/am1/report" >/dev/null
+  command="tools/reproduce.sh assoc"
+  if [ "$quick" = 1 ]; then command="$command --quick"; fi
+  mkdir -p "$out/figures/assoc"
+  /usr/bin/python3 tools/assoc_report.py --am1 "$work/am1" --am3 "$work/am3" --am4 "$work/am4" \
+    --page "$out/results.md" --figures "$out/figures/assoc" --figures-rel figures/assoc \
+    --json "$work/assoc.json" --command "$command" --setup "$setup" "${args[@]}" \
+    --wall-seconds "$(($(date +%s) - start))"
+  stage "done: $out/results.md (section assoc)"
+  exit 0
+fi
+
 stage "corpus: the King James Bible (Debian package bible-kjv)"
 kjv_text
 if [ "$quick" = 1 ]; then
@@ -55,11 +100,7 @@ else
 fi
 kjv_shards "$muonlab" "$data" "$vocab"
 
-stage "sweep $sweep -> $work ($jobs at a time)"
-status=0
-"$muonlab" sweep "$sweep" --jobs "$jobs" --out "$work" || status=$?
-if [ "$status" = 130 ]; then echo "interrupted; run the same command again to continue" >&2; exit 130; fi
-[ "$status" = 0 ] || echo "warning: some points failed (see above); the report lists them" >&2
+run_sweep "$sweep" "$work"
 
 stage "compare and plots"
 report="$work/report"

@@ -2,8 +2,8 @@
 """Writes the results page of a muonlab optimizer study (tools/reproduce.sh lm).
 
 Reads the summary.json and summary.md that `muonlab compare --out DIR --plots` wrote for the
-study's sweep, and writes one Markdown page: how the study was run, the papers' claims next to
-the numbers this study measured (Muon's validation loss below AdamW's at tuned learning rates;
+study's sweep, and writes the study's section "lm" of the results page (results_page.py): how
+the study was run, the papers' claims next to the numbers this study measured (Muon's validation loss below AdamW's at tuned learning rates;
 a broader learning-rate plateau; a higher mean block stable rank at the end), and compare's own
 tables and figures (image links rewritten to FIGURES_DIR). It computes only what the claims
 need (means over seeds, Welch's t-test between two groups); it trains and plots nothing.
@@ -14,8 +14,12 @@ usage: study_report.py --summary DIR/summary.json --summary-md DIR/summary.md --
 import argparse
 import json
 import math
+import os
 import re
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import results_page  # noqa: E402
 
 
 def mean(values):
@@ -195,9 +199,8 @@ def main():
             f"Verdicts compare means over seeds at each group's best learning rate; a gap is "
             f"called significant when Welch's t-test over seeds gives p < 0.05.\n\n"
             f"## Tables and figures (`muonlab compare`)\n{tables}")
-    with open(args.out, "w") as f:
-        f.write(page)
-    print(f"study_report: wrote {args.out}")
+    results_page.replace_section(args.out, "lm", page)
+    print(f"study_report: wrote {args.out} (section lm)")
     return 0
 
 

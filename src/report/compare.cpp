@@ -75,6 +75,11 @@ std::string loss_text(double loss) {
   return num(loss, std::abs(loss) >= 1e-3 || loss == 0 ? "%.4f" : "%.3e");
 }
 
+// A spread in the notation of its mean's loss_text.
+std::string spread_text(double spread, double mean) {
+  return num(spread, std::abs(mean) >= 1e-3 || mean == 0 ? "%.4f" : "%.3e");
+}
+
 std::string lr_text(double lr) { return std::isfinite(lr) ? shortest_text(lr) : "-"; }
 
 // A text table with left-aligned first columns and right-aligned numbers.
@@ -111,37 +116,44 @@ double rank_of(const RunSummary& r, const char* key) {
   return it == r.stable_rank.end() ? NAN : it->second;
 }
 
-// Steps to threshold per frequency bucket (all of them up to 16 buckets, else head, middle and
-// tail) and the tail/head ratio, for the runs that report buckets; "" if none does.
+// Steps to threshold per frequency bucket and the tail/head ratio, for the runs that report
+// buckets ("" if none does): every bucket when all runs have the same number (up to 16) and the
+// same threshold, else each run's own head, middle and tail with its threshold.
 std::string bucket_table(const std::vector<RunSummary>& runs) {
-  size_t most = 0;
-  double threshold = NAN;
+  std::vector<const RunSummary*> shown;
   for (const auto& r : runs)
-    if (!r.bucket_steps.empty())
-      most = std::max(most, r.bucket_steps.size()), threshold = r.bucket_threshold;
-  if (most == 0) return "";
-  std::vector<size_t> shown;
-  if (most <= 16) {
-    for (size_t b = 0; b < most; ++b) shown.push_back(b);
-  } else {
-    shown = {0, most / 2, most - 1};
-  }
+    if (!r.bucket_steps.empty()) shown.push_back(&r);
+  if (shown.empty()) return "";
+  const size_t count = shown.front()->bucket_steps.size();
+  const double threshold = shown.front()->bucket_threshold;
+  bool uniform = count <= 16;
+  for (const auto* r : shown)
+    uniform = uniform && r->bucket_steps.size() == count && r->bucket_threshold == threshold;
+  auto steps_text = [](int64_t s) { return s >= 0 ? std::to_string(s) : std::string("-"); };
   std::vector<std::string> header{"run", "excess"};
-  for (size_t b : shown)
-    header.push_back(b == 0 ? "head" : b + 1 == most ? "tail" : "b" + std::to_string(b + 1));
+  if (!uniform) header.push_back("threshold");
+  for (size_t b = 0; b < (uniform ? count : 3); ++b)
+    header.push_back(!uniform         ? std::vector<std::string>{"head", "middle", "tail"}[b]
+                     : b == 0         ? "head"
+                     : b + 1 == count ? "tail"
+                                      : "b" + std::to_string(b + 1));
   header.push_back("tail/head");
   Table table(header);
-  for (const auto& r : runs) {
-    if (r.bucket_steps.empty()) continue;
-    std::vector<std::string> row{r.name, num(r.final_excess, "%.2e")};
-    for (size_t b : shown) {
-      const bool has = b < r.bucket_steps.size() && r.bucket_steps[b] >= 0;
-      row.push_back(has ? std::to_string(r.bucket_steps[b]) : "-");
+  for (const auto* r : shown) {
+    const auto& s = r->bucket_steps;
+    std::vector<std::string> row{r->name, num(r->final_excess, "%.2e")};
+    if (uniform) {
+      for (int64_t step : s) row.push_back(steps_text(step));
+    } else {
+      row.push_back(shortest_text(r->bucket_threshold));
+      for (size_t b : {size_t{0}, (s.size() - 1) / 2, s.size() - 1})
+        row.push_back(steps_text(s[b]));
     }
-    row.push_back(num(r.tail_head_ratio, "%.2f"));
+    row.push_back(num(r->tail_head_ratio, "%.2f"));
     table.add(row);
   }
-  return "\nsteps to bucket excess loss < " + shortest_text(threshold) +
+  return "\nsteps to bucket excess loss < " +
+         (uniform ? shortest_text(threshold) : std::string("threshold")) +
          " (frequency buckets, head first; - = not reached; excess = final L - L*)\n" + table.str();
 }
 
@@ -225,9 +237,9 @@ std::string format_comparison(const Comparison& c) {
                                                        : "n/a";
     groups.add({g.name, std::to_string(g.done) + "/" + std::to_string(g.runs), best_lr,
                 std::to_string(g.final_at_best.size()),
-                loss_text(g.final_mean) + " ± " + loss_text(g.final_std),
-                loss_text(g.best_mean) + " ± " + loss_text(g.best_std), plateau(g.plateau_nats),
-                plateau(g.plateau_relative), gap, p});
+                loss_text(g.final_mean) + " ± " + spread_text(g.final_std, g.final_mean),
+                loss_text(g.best_mean) + " ± " + spread_text(g.best_std, g.best_mean),
+                plateau(g.plateau_nats), plateau(g.plateau_relative), gap, p});
   }
   out << "\nby " << c.group_by
       << " (statistics over finished runs; final/best val: mean ± std "

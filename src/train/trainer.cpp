@@ -293,8 +293,8 @@ void Trainer::log_train(double loss, double compute_seconds) {
   const double wall = std::chrono::duration<double>(Clock::now() - run_start_).count();
   const double wall_per_step = wall / static_cast<double>(state_.step - start_step_);
   log_->info(
-      "step {:>6}/{} | loss {:.4f} | lr {:.3e} | grad {:.3f} | {:.0f} {}/s{}{} | ETA {}",
-      state_.step, t.steps, loss, lr, last_grad_norm_, window_tok_per_s, model_->item_unit(),
+      "step {:>6}/{} | loss {} | lr {:.3e} | grad {:.3f} | {:.0f} {}/s{}{} | ETA {}", state_.step,
+      t.steps, loss_text(loss), lr, last_grad_norm_, window_tok_per_s, model_->item_unit(),
       flops_per_token > 0 ? fmt::format(" | mfu {:.1f}%", 100 * mfu_of(window_tok_per_s)) : "",
       other > 0 ? fmt::format(" | eval {:.1f}s spectral {:.1f}s", window_.eval_seconds,
                               window_.measure_seconds)
