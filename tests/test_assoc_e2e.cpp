@@ -48,7 +48,7 @@ std::string numbers_of(const std::string& run_dir) {
 
 }  // namespace
 
-TEST_CASE("AM-1 through the CLI: exact Muon's tail/head ratio <= 1.25, GD's >= 10") {
+TEST_CASE("AM-1 through the CLI: exact Muon's tail/head ratio <= 1.25, GD's >= 10", "[slow]") {
   TempDir runs;
   auto muon = train_assoc(runs.str("muon"), "--set train.steps=12");
   INFO(muon.output);

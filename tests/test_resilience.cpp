@@ -91,7 +91,7 @@ TEST_CASE("SIGKILL in the middle of a checkpoint write: resume from the previous
   require_same_as_straight(out);
 }
 
-TEST_CASE("SIGKILL at random moments, then resume, reproduces the uninterrupted run") {
+TEST_CASE("SIGKILL at random moments, then resume, reproduces the uninterrupted run", "[slow]") {
   TempDir runs, scratch;
   std::string out = runs.str("run");
   std::mt19937 rng(std::random_device{}());

@@ -138,7 +138,7 @@ TEST_CASE("bad sweep files fail with one line naming the key") {
   CHECK_THAT(r.output, Contains("--set optim.lr=[1,: cannot parse the value"));
 }
 
-TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone run") {
+TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone run", "[slow]") {
   TempDir dir;
   write_file(
       dir.path() / "s.yaml",
@@ -192,7 +192,7 @@ TEST_CASE("a two-stage sweep picks the lowest loss, and --jobs 2 matches a lone 
   CHECK(muonlab::read_index(dir.str("out")).size() == 4);  // the index is untouched
 }
 
-TEST_CASE("a group's stage 2 starts as soon as its own stage 1 is finished") {
+TEST_CASE("a group's stage 2 starts as soon as its own stage 1 is finished", "[slow]") {
   TempDir dir;
   write_file(dir.path() / "s.yaml",
              tiny_sweep("variants:\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces a study of the papers muonlab is built around, from scratch, with one command.
 #
-#   tools/reproduce.sh lm|assoc [--quick] [--jobs N] [--work DIR] [--out DIR]
+#   tools/reproduce.sh lm|assoc|sensing [--quick] [--jobs N] [--work DIR] [--out DIR]
 #
 # lm: the language-model optimizer study (configs/sweeps/lm-study.yaml): AdamW, Muon and the
 # exact polar factor on every matrix, each on its own learning-rate grid, then 3 seeds at each
@@ -16,13 +16,18 @@
 # "assoc" section of OUT/results.md, OUT/figures/assoc/*.png and WORK/assoc.json (every number
 # and whether each of the reference's assertions holds). --quick: K = 64 and reduced grids
 # (assoc-am*-quick.yaml), about a minute, into runs/assoc-quick unless --work/--out say otherwise.
+#
+# sensing: the matrix-sensing control of the second paper (configs/sweeps/sensing.yaml: Muon, GD
+# and norm-matched GD from a small and a large init, 5 seeds, about a minute); writes the
+# "sensing" section of OUT/results.md, OUT/figures/sensing/ and WORK/sensing.json. --quick: 1000
+# steps instead of 3000 (sensing-quick.yaml), into runs/sensing-quick.
 # Each study writes only its own section of results.md (tools/results_page.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/kjv_data.sh
-usage() { echo "usage: tools/reproduce.sh lm|assoc [--quick] [--jobs N] [--work DIR] [--out DIR]" >&2; exit 2; }
+usage() { echo "usage: tools/reproduce.sh lm|assoc|sensing [--quick] [--jobs N] [--work DIR] [--out DIR]" >&2; exit 2; }
 study="${1:-}"
-[ "$study" = lm ] || [ "$study" = assoc ] || usage
+[ "$study" = lm ] || [ "$study" = assoc ] || [ "$study" = sensing ] || usage
 shift
 quick=0
 jobs=$(( $(nproc) >= 2 ? 2 : 1 ))
@@ -56,6 +61,23 @@ run_sweep() {
   if [ "$status" = 130 ]; then echo "interrupted; run the same command again to continue" >&2; exit 130; fi
   [ "$status" = 0 ] || echo "warning: some points failed (see above); the report lists them" >&2
 }
+
+if [ "$study" = sensing ]; then
+  suffix=""
+  [ "$quick" = 1 ] && suffix="-quick"
+  work=${work:-runs/sensing$suffix}
+  if [ "$quick" = 1 ]; then out=${out:-runs/sensing-quick/docs}; else out=${out:-docs}; fi
+  setup="The reference's set-up (shared reference notes, experiments.md §4) on muonlab's \`model.kind: matrix_sensing\` (configs/sensing/base.yaml): a 20 × 20 target of rank 2 with singular values 1, 200 Gaussian measurements A_i ~ N(0, 1)/√200 (400 unknowns), loss (1/2p)Σ(⟨A_i, W⟩ − b_i)² with its exact gradient in float64, lr 0.01, $([ "$quick" = 1 ] && echo 1000 || echo 3000) steps, 5 seeds. Muon is the exact polar factor without momentum or scaling; NM-GD is gradient descent with each step rescaled to the Frobenius norm of a polar update (√20). Sweep file: configs/sweeps/sensing$suffix.yaml."
+  run_sweep "configs/sweeps/sensing$suffix.yaml" "$work"
+  command="tools/reproduce.sh sensing"
+  if [ "$quick" = 1 ]; then command="$command --quick"; fi
+  mkdir -p "$out/figures/sensing"
+  /usr/bin/python3 tools/sensing_report.py --sweep "$work" --page "$out/results.md" \
+    --figures "$out/figures/sensing" --figures-rel figures/sensing --json "$work/sensing.json" \
+    --command "$command" --setup "$setup" --wall-seconds "$(($(date +%s) - start))"
+  stage "done: $out/results.md (section sensing)"
+  exit 0
+fi
 
 if [ "$study" = assoc ]; then
   suffix="" args=(--K 256 --t-min 64)

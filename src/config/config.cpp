@@ -6,7 +6,7 @@
 
 namespace muonlab {
 
-std::vector<std::string> model_kinds() { return {"llama", "assoc_memory"}; }
+std::vector<std::string> model_kinds() { return {"llama", "assoc_memory", "matrix_sensing"}; }
 
 namespace {
 
@@ -39,14 +39,27 @@ void read_assoc_memory(ConfigSection& s, AssocMemoryConfig& m) {
   m.threshold = s.get<double>("threshold", m.threshold);
 }
 
+void read_matrix_sensing(ConfigSection& s, MatrixSensingConfig& m) {
+  m.m = s.get<int64_t>("m", m.m);
+  m.n = s.get<int64_t>("n", m.n);
+  m.rank = s.get<int64_t>("rank", m.rank);
+  m.measurements = s.get<int64_t>("measurements", m.measurements);
+  m.init_scale = s.get<double>("init_scale", m.init_scale);
+  m.dtype = s.get<std::string>("dtype", m.dtype);
+}
+
 void read_model(ConfigSection s, ModelConfig& m) {
   m.kind = s.get<std::string>("kind", m.kind);
   if (m.kind == "llama") {
     read_llama(s, m.llama);
   } else if (m.kind == "assoc_memory") {
     read_assoc_memory(s, m.assoc);
+  } else if (m.kind == "matrix_sensing") {
+    read_matrix_sensing(s, m.sensing);
   } else {
-    s.fail("kind", "unknown model kind '" + m.kind + "'; use llama or assoc_memory");
+    std::string kinds;
+    for (const auto& k : model_kinds()) kinds += (kinds.empty() ? "" : " or ") + k;
+    s.fail("kind", "unknown model kind '" + m.kind + "'; use " + kinds);
   }
   s.finish();
 }
@@ -274,6 +287,8 @@ RunConfig parse_run_config(const YAML::Node& root, const std::string& origin) {
   if (cfg.model.kind == "llama") validate_component(origin, [&] { cfg.model.llama.validate(); });
   if (cfg.model.kind == "assoc_memory")
     validate_component(origin, [&] { cfg.model.assoc.validate(); });
+  if (cfg.model.kind == "matrix_sensing")
+    validate_component(origin, [&] { cfg.model.sensing.validate(); });
   if (cfg.model.kind != "llama" && cfg.train.precision != "fp32")
     throw ConfigError("config " + origin + ": train.precision: model.kind " + cfg.model.kind +
                       " computes in model.dtype; use fp32");

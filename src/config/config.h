@@ -9,6 +9,7 @@
 
 #include "models/assoc_memory.h"
 #include "models/llama.h"
+#include "models/matrix_sensing.h"
 #include "optim/registry.h"
 #include "optim/schedule.h"
 #include "src/config/config_reader.h"
@@ -17,9 +18,10 @@ namespace muonlab {
 
 // model.kind selects which of the per-kind sections below is used (the others keep defaults).
 struct ModelConfig {
-  std::string kind = "llama";  // llama | assoc_memory
+  std::string kind = "llama";  // llama | assoc_memory | matrix_sensing
   LlamaConfig llama;
   AssocMemoryConfig assoc;
+  MatrixSensingConfig sensing;
 };
 
 // The model kinds the config accepts.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "models/assoc_memory.h"
+#include "models/matrix_sensing.h"
 #include "src/train/llama_model.h"
 
 namespace muonlab {
@@ -22,6 +23,8 @@ std::unique_ptr<Model> make_model(const RunConfig& cfg) {
   }
   if (cfg.model.kind == "assoc_memory")
     return std::make_unique<AssocMemory>(cfg.model.assoc, cfg.train.batch_size, seed);
+  if (cfg.model.kind == "matrix_sensing")
+    return std::make_unique<MatrixSensing>(cfg.model.sensing, seed);
   throw std::runtime_error("model.kind: unknown '" + cfg.model.kind + "'");
 }
 
