@@ -120,7 +120,7 @@ TEST_CASE("spectral_method power gives svd's sigma_max and stable rank without c
   }
 }
 
-TEST_CASE("N steps straight equal N/2 + resume + N/2, bit for bit") {
+TEST_CASE("N steps straight equal N/2 + resume + N/2, bit for bit", "[slow]") {
   // The schedules variant resumes in the middle of a momentum warmup and of weight-decay and lr
   // schedules of their own.
   const std::vector<std::pair<std::string, std::string>> variants = {

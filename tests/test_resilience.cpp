@@ -76,7 +76,8 @@ int run_and_signal(const std::string& command, const std::string& out_dir,
 
 }  // namespace
 
-TEST_CASE("SIGKILL in the middle of a checkpoint write: resume from the previous one, exactly") {
+TEST_CASE("SIGKILL in the middle of a checkpoint write: resume from the previous one, exactly",
+          "[slow]") {
   TempDir runs;
   std::string out = runs.str("run");
   auto killed = run_shell("MUONLAB_FAULT_KILL_IN_CHECKPOINT=40 " + train_command(out, kRun));

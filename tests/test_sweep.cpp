@@ -237,7 +237,7 @@ TEST_CASE("a failing point is reported and the others still run") {
   CHECK(index[1].status == "done");
 }
 
-TEST_CASE("a sweep killed mid-point resumes: every point finishes once, same numbers") {
+TEST_CASE("a sweep killed mid-point resumes: every point finishes once, same numbers", "[slow]") {
   TempDir dir;
   const std::string axes = "grid: {optim.lr: [0.001, 0.003], seed: [0]}\n";
   write_file(dir.path() / "s.yaml", tiny_sweep(axes, 60));
