@@ -199,7 +199,7 @@ int64_t AssocMemory::items_per_micro() const {
 Evaluation AssocMemory::evaluate() {
   torch::NoGradGuard no_grad;
   torch::Tensor z = logits();
-  const double loss = (p_ * -(P_ * torch::log_softmax(z, 0)).sum(0)).sum().item<double>();
+  const double loss = (p_ * per_query_loss()).sum().item<double>();
   torch::Tensor wrong = (z.argmax(0) != torch::arange(config_.K)).to(p_.scalar_type());
   const double error = (p_ * wrong).sum().item<double>();
   Evaluation e;
@@ -211,7 +211,7 @@ Evaluation AssocMemory::evaluate() {
 nlohmann::json AssocMemory::bucket_record(int64_t step) {
   torch::NoGradGuard no_grad;
   torch::Tensor z = logits();
-  torch::Tensor losses = -(P_ * torch::log_softmax(z, 0)).sum(0);
+  torch::Tensor losses = per_query_loss();
   torch::Tensor correct = (z.argmax(0) == torch::arange(config_.K)).to(torch::kDouble);
   const auto loss_of = losses.to(torch::kDouble).contiguous();
   const double* L = loss_of.data_ptr<double>();

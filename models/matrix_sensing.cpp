@@ -33,14 +33,23 @@ void MatrixSensingConfig::validate() const {
     fail("dtype", "unknown '" + dtype + "'; use float64 or float32");
 }
 
-double normalised_spectral_entropy(const torch::Tensor& w) {
-  torch::Tensor s = at::linalg_svdvals(w.detach().to(torch::kDouble));
+namespace {
+
+// H(s / sum s) / ln(length) of singular values s (0 if they are all zero).
+double entropy_of_singular_values(const torch::Tensor& s, int64_t length) {
   const double total = s.sum().item<double>();
   if (!(total > 0)) return 0;
   torch::Tensor q = s / total;
   q = q.masked_select(q > 1e-300);
   const double entropy = -(q * q.log()).sum().item<double>();
-  return entropy / std::log(static_cast<double>(std::min(w.size(0), w.size(1))));
+  return entropy / std::log(static_cast<double>(length));
+}
+
+}  // namespace
+
+double normalised_spectral_entropy(const torch::Tensor& w) {
+  return entropy_of_singular_values(at::linalg_svdvals(w.detach().to(torch::kDouble)),
+                                    std::min(w.size(0), w.size(1)));
 }
 
 MatrixSensing::MatrixSensing(const MatrixSensingConfig& config, uint64_t seed) : config_(config) {
@@ -96,7 +105,7 @@ std::vector<nlohmann::json> MatrixSensing::task_records(int64_t step, bool) {
   return {{{"kind", "sensing"},
            {"step", step},
            {"loss", loss().item<double>()},
-           {"entropy", normalised_spectral_entropy(weight_)},
+           {"entropy", entropy_of_singular_values(s, std::min(config_.m, config_.n))},
            {"stable_rank", stable_rank},
            {"distance", ((weight_ - target_).norm() / target_.norm()).item<double>()}}};
 }
