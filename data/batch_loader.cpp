@@ -6,15 +6,10 @@
 #include <string>
 #include <utility>
 
+#include "data/random_stream.h"
+
 namespace muonlab {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // A 64-bit value that depends on every input; chaining splitmix64 keeps (a, b) and (b, a) apart.
 uint64_t hash_window(uint64_t seed, uint64_t step, uint64_t micro, uint64_t row) {
@@ -22,11 +17,6 @@ uint64_t hash_window(uint64_t seed, uint64_t step, uint64_t micro, uint64_t row)
   h = splitmix64(h ^ step);
   h = splitmix64(h ^ micro);
   return splitmix64(h ^ row);
-}
-
-// Maps a uniform 64-bit value to [0, bound) without modulo bias worth mentioning.
-uint64_t scale_to_range(uint64_t value, uint64_t bound) {
-  return static_cast<uint64_t>((static_cast<unsigned __int128>(value) * bound) >> 64);
 }
 
 // Largest valid window start; throws if the shard cannot hold one window of seq_len+1 tokens.

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <thread>
 
+#include "data/random_stream.h"
+#include "data/staging_dir.h"
 #include "data/token_shard.h"
 #include "data/tokenizer.h"
 
@@ -161,15 +163,8 @@ int resolve_threads(int requested) {
 
 // ---- train/val split -----------------------------------------------------------------------
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // A deterministic uniform number in [0, 1) for a block index.
-double block_draw(size_t block) { return static_cast<double>(splitmix64(block) >> 11) * 0x1.0p-53; }
+double block_draw(size_t block) { return unit_interval(splitmix64(block)); }
 
 // True for the blocks that go to val; at least one block on each side.
 std::vector<bool> choose_val_blocks(size_t n_blocks, double val_fraction) {
@@ -185,44 +180,6 @@ std::vector<bool> choose_val_blocks(size_t n_blocks, double val_fraction) {
   if (val_count == n_blocks) is_val[highest] = false;
   return is_val;
 }
-
-// ---- staging directory -----------------------------------------------------------------------
-
-// A fresh "<out_dir>/.staging-XXXXXX" removed on destruction; commit() moves files into out_dir.
-class StagingDir {
- public:
-  explicit StagingDir(const fs::path& out_dir) : out_dir_(out_dir) {
-    std::string pattern = (out_dir / ".staging-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("tokenize: cannot create a staging directory in " +
-                               out_dir.string() + "; check it is writable");
-    }
-    path_ = pattern;
-  }
-  ~StagingDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  StagingDir(const StagingDir&) = delete;
-  StagingDir& operator=(const StagingDir&) = delete;
-
-  fs::path file(const std::string& name) const { return path_ / name; }
-
-  void commit(const std::vector<std::string>& names) const {
-    for (const auto& name : names) {
-      std::error_code ec;
-      fs::rename(path_ / name, out_dir_ / name, ec);
-      if (ec) {
-        throw std::runtime_error("tokenize: cannot move " + name + " into " + out_dir_.string() +
-                                 ": " + ec.message());
-      }
-    }
-  }
-
- private:
-  fs::path out_dir_;
-  fs::path path_;
-};
 
 // ---- tokenizer -------------------------------------------------------------------------------
 
@@ -379,7 +336,7 @@ TokenizeResult tokenize_corpus(const TokenizeOptions& opts, const ProgressFn& pr
     throw std::runtime_error("tokenize: cannot create output directory " + opts.out_dir + ": " +
                              ec.message());
   }
-  StagingDir staging(opts.out_dir);
+  StagingDir staging(opts.out_dir, "tokenize");
   std::vector<std::string> outputs = {"tokenizer.model", "train.bin", "val.bin"};
   if (given) {
     copy_model(opts.tokenizer, staging.file("tokenizer.model"));

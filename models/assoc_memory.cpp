@@ -8,6 +8,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "data/random_stream.h"
+
 namespace muonlab {
 namespace {
 
@@ -23,13 +25,6 @@ void require_one_of(const std::string& key, const std::string& value,
   for (size_t i = 0; i < allowed.size(); ++i)
     list += (i == 0 ? "" : i + 1 == allowed.size() ? " or " : ", ") + allowed[i];
   fail(key, "unknown '" + value + "'; use " + list);
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
 }
 
 at::Generator generator_for(uint64_t seed, uint64_t stream) {
@@ -253,6 +248,7 @@ std::vector<nlohmann::json> AssocMemory::task_records(int64_t step, bool final) 
       steps.push_back(s < 0 ? nlohmann::json() : nlohmann::json(s));
     const int64_t head = steps_to_threshold_.front(), tail = steps_to_threshold_.back();
     record["threshold"] = config_.threshold;
+    record["threshold_on"] = "excess";
     record["steps_to_threshold"] = steps;
     record["tail_head_ratio"] =
         head > 0 && tail >= 0 ? nlohmann::json(static_cast<double>(tail) / head) : nlohmann::json();

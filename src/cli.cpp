@@ -1,4 +1,4 @@
-// Subcommands: tokenize, train, sweep, compare, bench (plus help and version).
+// Subcommands: tokenize, facts, train, sweep, compare, bench (plus help and version).
 #include "src/cli.h"
 
 #include <c10/util/Exception.h>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "data/facts_corpus.h"
 #include "src/bench.h"
 #include "src/blas_autotune.h"
 #include "src/config/config.h"
@@ -35,6 +36,7 @@ usage: muonlab <command> [options]
 
 commands:
   tokenize   train a sentencepiece tokenizer and write train.bin / val.bin token shards
+  facts      write a synthetic power-law facts corpus (shards + probe set for bucket records)
   train      train a model from a YAML config (resume with --resume)
   sweep      run a grid of configs (learning rates, seeds, optimizers), resumable, N at a time
   compare    tables (and plots) of runs and sweeps: best lr, plateau, seeds, stable rank
@@ -58,6 +60,33 @@ options:
   --tokenizer FILE      reuse this sentencepiece .model instead of training one
   --val-fraction F      share of documents for val.bin, in blocks of 64 (default 0.05)
   --threads N           encoding threads, 0 = all cores (default 0)
+)";
+
+constexpr const char* kFactsHelp = R"(usage: muonlab facts --out DIR [options]
+
+Writes a synthetic corpus of facts "S R -> O1..Ok ." (subject, relation, arrow, object tokens,
+end) with no tokenizer: DIR/train.bin and DIR/val.bin (token shards of facts drawn i.i.d.),
+DIR/facts.json (vocabulary layout, every fact's object, each subject's frequency bucket, the fixed
+probe set) and DIR/vocab.txt (one line per token id). Subjects fall into G frequency groups of
+equal size with group mass proportional to i^-zipf (G = subjects: a plain Zipf law over
+subjects); every (subject, relation) has one object, drawn once. Train a LLaMA model on it with
+data.facts: DIR/facts.json to get per-bucket first-object accuracy and loss (`buckets` records).
+
+options:
+  --out DIR               output directory (required); an existing corpus there is kept
+                          unless --overwrite
+  --subjects N            subjects (default 512)
+  --relations R           relations per subject (default 4)
+  --objects N             object token vocabulary (default 128)
+  --object-tokens K       tokens per object (default 2)
+  --groups G              frequency groups = buckets, must divide --subjects (default 8)
+  --zipf B                group mass exponent beta (default 1.5)
+  --label-noise A         share of train/val facts with a random object instead (default 0)
+  --train-facts N         facts in train.bin (default 400000)
+  --val-facts N           facts in val.bin (default 20000)
+  --probe-per-bucket N    probe facts per bucket, spread over its facts (default 256)
+  --seed S                objects and fact streams (default 0)
+  --overwrite             replace an existing corpus in DIR
 )";
 
 constexpr const char* kTrainHelp = R"(usage: muonlab train CONFIG.yaml [options]
@@ -209,6 +238,58 @@ int cmd_tokenize(const std::vector<std::string>& args) {
   return 0;
 }
 
+int cmd_facts(const std::vector<std::string>& args) {
+  if (wants_help(args)) return std::cout << kFactsHelp, 0;
+  FactsSpec spec;
+  std::string out_dir;
+  bool overwrite = false;
+  const std::map<std::string, int64_t*> integers = {
+      {"--subjects", &spec.subjects},   {"--relations", &spec.relations},
+      {"--objects", &spec.objects},     {"--object-tokens", &spec.object_tokens},
+      {"--groups", &spec.groups},       {"--train-facts", &spec.train_facts},
+      {"--val-facts", &spec.val_facts}, {"--probe-per-bucket", &spec.probe_per_bucket}};
+  for (size_t i = 0; i < args.size(); ++i) {
+    const auto& a = args[i];
+    if (auto it = integers.find(a); it != integers.end()) {
+      *it->second = parse_int(a, value_after(args, i));
+    } else if (a == "--out") {
+      out_dir = value_after(args, i);
+    } else if (a == "--zipf") {
+      spec.zipf = parse_double(a, value_after(args, i));
+    } else if (a == "--label-noise") {
+      spec.label_noise = parse_double(a, value_after(args, i));
+    } else if (a == "--seed") {
+      const int64_t seed = parse_int(a, value_after(args, i));
+      if (seed < 0) throw UsageError("--seed: must be >= 0");
+      spec.seed = static_cast<uint64_t>(seed);
+    } else if (a == "--overwrite") {
+      overwrite = true;
+    } else {
+      throw UsageError("facts: unknown option '" + a + "' (see muonlab facts --help)");
+    }
+  }
+  if (out_dir.empty()) throw UsageError("facts: --out DIR is required");
+  try {
+    spec.validate();
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  FactsWriteResult r = write_facts_corpus(spec, out_dir, overwrite);
+  const FactsCorpus corpus = make_facts_corpus(spec);
+  printf(
+      "wrote %s/{train.bin,val.bin,facts.json,vocab.txt}: %lld subjects x %lld relations in %lld "
+      "buckets (head mass %.3f, tail %.4f), vocab %llu, %llu train + %llu val tokens "
+      "(%llu noisy train facts) in %.1fs\n"
+      "train on it with: --set model.vocab_size=%llu --set data.train=%s/train.bin "
+      "--set data.val=%s/val.bin --set data.facts=%s/facts.json\n",
+      out_dir.c_str(), (long long)spec.subjects, (long long)spec.relations, (long long)spec.groups,
+      corpus.buckets.front().mass, corpus.buckets.back().mass,
+      (unsigned long long)corpus.vocab.size(), (unsigned long long)r.train_tokens,
+      (unsigned long long)r.val_tokens, (unsigned long long)r.noisy_train_facts, r.seconds,
+      (unsigned long long)corpus.vocab.size(), out_dir.c_str(), out_dir.c_str(), out_dir.c_str());
+  return 0;
+}
+
 int cmd_train(const std::vector<std::string>& args) {
   if (wants_help(args)) return std::cout << kTrainHelp, 0;
   std::string config_path;
@@ -347,6 +428,7 @@ int run_cli(int argc, char** argv) {
   if (computes) reexec_with_better_blas(argv);
   try {
     if (command == "tokenize") return cmd_tokenize(args);
+    if (command == "facts") return cmd_facts(args);
     if (command == "train") return cmd_train(args);
     if (command == "sweep") return cmd_sweep(args);
     if (command == "compare") return cmd_compare(args);
@@ -356,7 +438,7 @@ int run_cli(int argc, char** argv) {
       return 0;
     }
     throw UsageError("unknown command '" + command +
-                     "'; commands: tokenize, train, sweep, compare, bench");
+                     "'; commands: tokenize, facts, train, sweep, compare, bench");
   } catch (const UsageError& e) {
     std::cerr << "muonlab: " << e.what() << "\n";
     return 2;

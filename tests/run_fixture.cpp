@@ -60,6 +60,16 @@ std::vector<nlohmann::json> records(const std::string& run_dir, const std::strin
   return out;
 }
 
+std::string numbers_of(const std::string& run_dir) {
+  std::string out;
+  for (const std::string kind : {"train", "val", "buckets", "spectral"})
+    for (auto r : records(run_dir, kind)) {
+      for (const char* timing : {"tok_per_s", "mfu", "seconds"}) r.erase(timing);
+      out += r.dump() + "\n";
+    }
+  return out;
+}
+
 std::map<int64_t, double> train_losses(const std::string& run_dir) {
   std::map<int64_t, double> losses;
   for (auto& r : records(run_dir, "train")) losses[r["step"].get<int64_t>()] = r["loss"];

@@ -34,6 +34,9 @@ std::string train_command(const std::string& out_dir, const std::string& extra);
 CommandResult train(const std::string& out_dir, const std::string& extra);
 
 std::vector<nlohmann::json> records(const std::string& run_dir, const std::string& kind);
+// Every train, val, buckets and spectral record without its timing fields (tok_per_s, mfu,
+// seconds), one per line: equal for two runs that computed the same numbers.
+std::string numbers_of(const std::string& run_dir);
 // step -> train loss, as the exact doubles written to metrics.jsonl.
 std::map<int64_t, double> train_losses(const std::string& run_dir);
 std::map<std::string, torch::Tensor> checkpoint_weights(const std::filesystem::path& dir);

@@ -9,6 +9,7 @@
 #include "tests/test_util.h"
 
 using Catch::Matchers::Contains;
+using muonlab::test::numbers_of;
 using muonlab::test::read_file;
 using muonlab::test::records;
 using muonlab::test::run_muonlab;
@@ -32,18 +33,6 @@ nlohmann::json final_buckets(const std::string& run_dir) {
 double ratio_of(const nlohmann::json& record) {
   REQUIRE(record["tail_head_ratio"].is_number());
   return record["tail_head_ratio"].get<double>();
-}
-
-// Every record but the timing fields, one per line, for exact comparison.
-std::string numbers_of(const std::string& run_dir) {
-  std::string out;
-  for (const std::string kind : {"train", "val", "buckets", "spectral"})
-    for (auto r : records(run_dir, kind)) {
-      r.erase("tok_per_s");
-      r.erase("seconds");
-      out += r.dump() + "\n";
-    }
-  return out;
 }
 
 }  // namespace

@@ -359,4 +359,20 @@ TEST_CASE("the bucket table lines up each run's own head, middle and tail when c
   c.runs = {groups, groups};  // same count and threshold: every bucket is a column
   const std::string uniform = muonlab::format_comparison(c);
   CHECK_THAT(uniform, Contains("steps to bucket excess loss < 0.1") && Contains("b8"));
+
+  // A facts-corpus run counts steps until accuracy >= its threshold and shows its accuracy.
+  muonlab::RunSummary facts;
+  facts.name = "facts-run";
+  facts.bucket_steps = {250, 400, 550, 1200};
+  facts.bucket_metric = "accuracy", facts.bucket_threshold = 0.95, facts.final_accuracy = 0.987;
+  facts.tail_head_ratio = 4.8;
+  c.runs = {facts};
+  CHECK_THAT(muonlab::format_comparison(c),
+             Contains("steps to bucket accuracy >= 0.95") && Contains("0.987"));
+  c.runs = {groups, facts};  // mixed: each row names its own threshold
+  const std::string mixed = muonlab::format_comparison(c);
+  const std::string bucket_part = mixed.substr(mixed.find("steps to bucket"));
+  const std::string facts_row = bucket_part.substr(bucket_part.find("facts-run"));
+  CHECK_THAT(facts_row.substr(0, facts_row.find('\n')),
+             Contains(">= 0.95") && Contains("1200") && Contains("4.80"));
 }

@@ -12,7 +12,6 @@ trains nothing and tunes nothing.
 usage: assoc_report.py --am1 DIR --am3 DIR --am4 DIR --page FILE.md --figures DIR
                        --figures-rel REL --json FILE --command TEXT --wall-seconds S [--quick]
 """
-import argparse
 import json
 import math
 import os
@@ -20,6 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results_page  # noqa: E402
+import sweep_runs  # noqa: E402
 
 
 # ---------------------------------------------------------------- reading runs
@@ -27,20 +27,9 @@ import results_page  # noqa: E402
 def read_sweep(directory):
     """The sweep's finished points: [{name, variant, kind, lr, steps, records}]."""
     runs = []
-    with open(os.path.join(directory, "sweep.jsonl")) as f:
-        entries = [json.loads(line) for line in f if line.strip()]
-    for e in entries:
-        if e.get("status") != "done":
-            continue
-        run_dir = os.path.join(directory, e["point"])
-        buckets = []
-        with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-            for line in f:
-                r = json.loads(line)
-                if r.get("kind") == "buckets":
-                    buckets.append(r)
-        o = e.get("overrides", {})
-        runs.append({"name": e["point"], "variant": e.get("variant", ""),
+    for p in sweep_runs.finished_points(directory, ["buckets"]):
+        buckets, o = p["records"]["buckets"], p["overrides"]
+        runs.append({"name": p["point"], "variant": p["variant"],
                      "kind": o.get("optim.kind"), "lr": float(o.get("optim.lr", "nan")),
                      "records": buckets, "final": buckets[-1] if buckets else {}})
     return runs
@@ -474,21 +463,14 @@ def page(args, am1_rows, am1_best, am1_c, am2_rows, am2_c, am3_table, am3_c, slo
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = results_page.study_arguments(description=__doc__.splitlines()[0])
     p.add_argument("--am1", required=True)
     p.add_argument("--am3", required=True)
     p.add_argument("--am4", required=True)
-    p.add_argument("--page", required=True, help="results page; the section is replaced")
-    p.add_argument("--figures", required=True, help="directory for the PNGs")
-    p.add_argument("--figures-rel", required=True, help="the PNG directory as the page links it")
-    p.add_argument("--json", required=True)
-    p.add_argument("--command", required=True)
-    p.add_argument("--wall-seconds", type=float, required=True)
     p.add_argument("--K", type=int, default=256, help="AM-3's K")
     p.add_argument("--beta", type=float, default=2.0, help="AM-3's zipf exponent")
     p.add_argument("--p-ratio", type=float, default=64.0, help="AM-1's p_head/p_tail")
     p.add_argument("--t-min", type=int, default=64, help="AM-3 fits over T >= this")
-    p.add_argument("--setup", default="")
     args = p.parse_args()
 
     am1_runs = read_sweep(args.am1)

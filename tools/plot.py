@@ -13,7 +13,8 @@ directory) and writes into OUT_DIR:
   stable_rank.png                mean block stable rank vs step
   eff_rank_entropy.png           mean block effective rank, normalised entropy of the updates
   spectra.png                    last stored singular value spectra, per matrix kind
-  buckets.png                    frequency-bucket models: each bucket's excess loss vs step
+  buckets.png                    frequency-bucket runs: each bucket's excess loss (or, on a facts
+                                 corpus, first-object accuracy) vs step
   loss_curves.png                frequency-bucket models: total loss vs step, semilog and log-log
   excess_vs_horizon.png          frequency-bucket models whose groups differ in train.steps:
                                  final excess loss vs horizon T per optimizer, fitted slopes
@@ -489,26 +490,41 @@ def bucket_runs(groups):
     return [(g, g.best[0]) for g in groups if g.best and g.best[0].buckets]
 
 
+def by_accuracy(run):
+    """True for runs whose buckets are scored by accuracy (a facts corpus), not excess loss."""
+    return "excess" not in run.buckets[0]["buckets"][0]
+
+
 def plot_buckets(groups, out_dir, result):
-    title = "Excess loss of each frequency bucket (head = most frequent)"
     drawn = bucket_runs(groups)
     if not drawn:
         return skip("buckets", "no run reports frequency buckets", result)
+    kinds = {by_accuracy(run) for _, run in drawn}
+    title = ("First-object accuracy of each frequency bucket" if kinds == {True} else
+             "Excess loss of each frequency bucket" if kinds == {False} else
+             "Each frequency bucket's excess loss or accuracy") + " (head = most frequent)"
     fig, axes = panel_grid(len(drawn))
     cmap = plt.get_cmap("viridis")
     for ax, (g, run) in zip(axes.flat, drawn):
         n = len(run.buckets[0]["buckets"])
         steps = [int(r["step"]) for r in run.buckets]
+        accuracy = by_accuracy(run)
         for b in range(n):
-            ys = [max(num(r["buckets"][b].get("excess")) or 0.0, 1e-16) if b < len(r["buckets"])
-                  else np.nan for r in run.buckets]
-            ax.semilogy(steps, ys, color=cmap(b / max(1, n - 1)), lw=1,
-                        label="head" if b == 0 else ("tail" if b == n - 1 else None))
+            if accuracy:
+                ys = [num(r["buckets"][b].get("accuracy")) if b < len(r["buckets"]) else np.nan
+                      for r in run.buckets]
+                draw = ax.plot
+            else:
+                ys = [max(num(r["buckets"][b].get("excess")) or 0.0, 1e-16)
+                      if b < len(r["buckets"]) else np.nan for r in run.buckets]
+                draw = ax.semilogy
+            draw(steps, [np.nan if y is None else y for y in ys], color=cmap(b / max(1, n - 1)),
+                 lw=1, label="head" if b == 0 else ("tail" if b == n - 1 else None))
         threshold = num(run.buckets[-1].get("threshold"))
         if threshold is not None:
             ax.axhline(threshold, color="k", ls=":", lw=0.8)
         ax.set(title=f"{g.name} (lr {num(run.entry.get('lr')) or 0:g})", xlabel="step",
-               ylabel="bucket mean excess loss")
+               ylabel="bucket first-object accuracy" if accuracy else "bucket mean excess loss")
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()

@@ -1,8 +1,11 @@
 """The shared results page, docs/results.md: one section per study, each written by its own
 report script (study_report.py: lm; assoc_report.py: assoc) between marker comments, so that
 re-running one study replaces its section and leaves the others alone. A section's headings are
-demoted one level under the page's title. It formats nothing else.
+demoted one level under the page's title; and the command-line options every report script
+shares, and the mean ± sample std they quote. It formats nothing else.
 """
+import argparse
+import math
 import os
 import re
 
@@ -41,3 +44,27 @@ def replace_section(path, name, markdown):
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def study_arguments(description):
+    """An argument parser with the options every study report takes (add the study's own)."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--page", required=True, help="results page; the section is replaced")
+    p.add_argument("--figures", required=True, help="directory for the PNGs")
+    p.add_argument("--figures-rel", required=True, help="the PNG directory as the page links it")
+    p.add_argument("--json", required=True, help="every number of the section, as JSON")
+    p.add_argument("--command", required=True, help="the command that reproduces the section")
+    p.add_argument("--wall-seconds", type=float, required=True)
+    p.add_argument("--setup", default="", help="a paragraph describing the set-up")
+    return p
+
+
+def mean_std(values):
+    """Mean and sample std of the finite values (None and NaN left out); NaN where undefined."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = sum(values) / n
+    s = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
+    return m, s

@@ -11,7 +11,6 @@ number as JSON. It trains nothing and tunes nothing.
 usage: sensing_report.py --sweep DIR --page FILE.md --figures DIR --figures-rel REL --json FILE
                          --command TEXT --wall-seconds S [--setup TEXT]
 """
-import argparse
 import json
 import math
 import os
@@ -19,6 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import results_page  # noqa: E402
+import sweep_runs  # noqa: E402
 
 OPTIMIZERS = [("muon", "Muon"), ("gd", "GD"), ("nmgd", "NM-GD")]
 INITS = [("small", "small init (1e-3)"), ("large", "large init (0.1)")]
@@ -27,26 +27,11 @@ INITS = [("small", "small init (1e-3)"), ("large", "large init (0.1)")]
 def read_runs(directory):
     """{(init, optimizer): {seed: [sensing records]}} of the finished points."""
     runs = {}
-    with open(os.path.join(directory, "sweep.jsonl")) as f:
-        entries = [json.loads(line) for line in f if line.strip()]
-    for e in entries:
-        if e.get("status") != "done":
-            continue
-        init, optimizer = e["variant"].split("-", 1)
-        seed = int(e["overrides"].get("seed", 0))
-        with open(os.path.join(directory, e["point"], "metrics.jsonl")) as f:
-            records = [r for r in map(json.loads, f) if r.get("kind") == "sensing"]
-        runs.setdefault((init, optimizer), {})[seed] = records
+    for p in sweep_runs.finished_points(directory, ["sensing"]):
+        init, optimizer = p["variant"].split("-", 1)
+        seed = int(p["overrides"].get("seed", 0))
+        runs.setdefault((init, optimizer), {})[seed] = p["records"]["sensing"]
     return runs
-
-
-def mean_std(values):
-    n = len(values)
-    if n == 0:
-        return float("nan"), float("nan")
-    m = sum(values) / n
-    s = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan")
-    return m, s
 
 
 def final(runs, init, optimizer, key):
@@ -84,15 +69,8 @@ def figure(runs, fig_dir):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = results_page.study_arguments(__doc__.splitlines()[0])
     p.add_argument("--sweep", required=True)
-    p.add_argument("--page", required=True)
-    p.add_argument("--figures", required=True)
-    p.add_argument("--figures-rel", required=True)
-    p.add_argument("--json", required=True)
-    p.add_argument("--command", required=True)
-    p.add_argument("--wall-seconds", type=float, required=True)
-    p.add_argument("--setup", default="")
     args = p.parse_args()
     runs = read_runs(args.sweep)
 
@@ -110,7 +88,7 @@ def main():
         for optimizer, label in OPTIMIZERS:
             cells = []
             for key, spec in (("entropy", ".3f"), ("stable_rank", ".2f"), ("loss", ".1e")):
-                m, s = mean_std(list(final(runs, init, optimizer, key).values()))
+                m, s = results_page.mean_std(list(final(runs, init, optimizer, key).values()))
                 summary[f"{init}-{optimizer}-{key}"] = m
                 cells.append(f"{m:{spec}} ± {s:{spec}}" if math.isfinite(s) else f"{m:{spec}}")
             out.append(f"| {init_label} | {label} | " + " | ".join(cells) + " |")

@@ -68,6 +68,24 @@ void read_data(ConfigSection s, DataConfig& d) {
   d.train = s.require<std::string>("train");
   d.val = s.require<std::string>("val");
   d.tokenizer = s.get<std::string>("tokenizer", "");
+  // The facts keys appear in the resolved config only when data.facts is set. `facts: null`
+  // (e.g. over a facts base config) switches the probe off, probe keys and all.
+  const bool facts_nulled = s.is_null("facts");
+  if (s.has("facts")) {
+    d.facts = s.get<std::string>("facts", "");
+    d.probe_every = s.get<int64_t>("probe_every", d.probe_every);
+    d.probe_threshold = s.get<double>("probe_threshold", d.probe_threshold);
+  } else {
+    s.allow("facts");
+    for (const char* key : {"probe_every", "probe_threshold"}) {
+      s.allow(key);
+      if (s.has(key) && !facts_nulled)
+        s.fail(key, "only applies with data.facts (a `muonlab facts` corpus)");
+    }
+  }
+  if (d.probe_every < 0) s.fail("probe_every", "must be >= 0 (0 = train.eval_every)");
+  if (!(d.probe_threshold > 0 && d.probe_threshold <= 1))
+    s.fail("probe_threshold", "must be in (0, 1]");
   s.finish();
 }
 

@@ -27,10 +27,13 @@ struct ModelConfig {
 // The model kinds the config accepts.
 std::vector<std::string> model_kinds();
 
-struct DataConfig {       // llama only; other kinds generate their data
-  std::string train;      // token shard for training
-  std::string val;        // token shard for validation
-  std::string tokenizer;  // sentencepiece model (optional; enables bits-per-byte)
+struct DataConfig {               // llama only; other kinds generate their data
+  std::string train;              // token shard for training
+  std::string val;                // token shard for validation
+  std::string tokenizer;          // sentencepiece model (optional; enables bits-per-byte)
+  std::string facts;              // facts.json of a `muonlab facts` corpus (optional: bucket probe)
+  int64_t probe_every = 0;        // steps between facts probes; 0 = train.eval_every
+  double probe_threshold = 0.95;  // bucket first-object accuracy for steps-to-threshold
 };
 
 struct TrainConfig {

@@ -266,6 +266,14 @@ ConfigSection ConfigSection::section(const std::string& key) {
   return ConfigSection(child, key_path(key), origin_, resolved_[key]);
 }
 
+bool ConfigSection::has(const std::string& key) const {
+  return node_.IsMap() && node_[key] && !node_[key].IsNull();
+}
+
+bool ConfigSection::is_null(const std::string& key) const {
+  return node_.IsMap() && node_[key] && node_[key].IsNull();
+}
+
 std::optional<ConfigSection> ConfigSection::optional_section(const std::string& key) {
   known_.insert(key);
   if (!node_.IsMap() || !node_[key] || node_[key].IsNull()) return std::nullopt;

@@ -56,6 +56,12 @@ class ConfigSection {
   // A list of mappings, each a section at "key[i]"; `fallback` (a YAML sequence) stands in
   // when the key is absent, so defaults show in the resolved config too.
   std::vector<ConfigSection> sections(const std::string& key, const YAML::Node& fallback);
+  // True if the YAML sets `key` here (to anything but null). Reading it stays the caller's job.
+  bool has(const std::string& key) const;
+  // True if the YAML sets `key` here to null explicitly.
+  bool is_null(const std::string& key) const;
+  // Accepts `key` without reading it (finish() will not reject it; the resolved config omits it).
+  void allow(const std::string& key) { known_.insert(key); }
   // Throws ConfigError for keys present in the YAML but never read.
   void finish() const;
   // "model.d_model" for key "d_model" in section "model".

@@ -116,21 +116,32 @@ double rank_of(const RunSummary& r, const char* key) {
   return it == r.stable_rank.end() ? NAN : it->second;
 }
 
+// What a bucket threshold means, for headings: "excess loss < 0.1" or "accuracy >= 0.95".
+std::string threshold_text(const RunSummary& r) {
+  return (r.bucket_metric == "accuracy" ? "accuracy >= " : "excess loss < ") +
+         shortest_text(r.bucket_threshold);
+}
+
 // Steps to threshold per frequency bucket and the tail/head ratio, for the runs that report
 // buckets ("" if none does): every bucket when all runs have the same number (up to 16) and the
-// same threshold, else each run's own head, middle and tail with its threshold.
+// same threshold, else each run's own head, middle and tail with its threshold. The second
+// column is the final excess loss (excess thresholds) or the final accuracy (accuracy ones).
 std::string bucket_table(const std::vector<RunSummary>& runs) {
   std::vector<const RunSummary*> shown;
   for (const auto& r : runs)
     if (!r.bucket_steps.empty()) shown.push_back(&r);
   if (shown.empty()) return "";
   const size_t count = shown.front()->bucket_steps.size();
-  const double threshold = shown.front()->bucket_threshold;
+  const std::string threshold = threshold_text(*shown.front());
   bool uniform = count <= 16;
-  for (const auto* r : shown)
-    uniform = uniform && r->bucket_steps.size() == count && r->bucket_threshold == threshold;
+  bool accuracy = true, excess = true;
+  for (const auto* r : shown) {
+    uniform = uniform && r->bucket_steps.size() == count && threshold_text(*r) == threshold;
+    accuracy = accuracy && r->bucket_metric == "accuracy";
+    excess = excess && r->bucket_metric != "accuracy";
+  }
   auto steps_text = [](int64_t s) { return s >= 0 ? std::to_string(s) : std::string("-"); };
-  std::vector<std::string> header{"run", "excess"};
+  std::vector<std::string> header{"run", accuracy ? "accuracy" : excess ? "excess" : "final"};
   if (!uniform) header.push_back("threshold");
   for (size_t b = 0; b < (uniform ? count : 3); ++b)
     header.push_back(!uniform         ? std::vector<std::string>{"head", "middle", "tail"}[b]
@@ -141,20 +152,29 @@ std::string bucket_table(const std::vector<RunSummary>& runs) {
   Table table(header);
   for (const auto* r : shown) {
     const auto& s = r->bucket_steps;
-    std::vector<std::string> row{r->name, num(r->final_excess, "%.2e")};
+    std::vector<std::string> row{r->name, r->bucket_metric == "accuracy"
+                                              ? num(r->final_accuracy, "%.3f")
+                                              : num(r->final_excess, "%.2e")};
     if (uniform) {
       for (int64_t step : s) row.push_back(steps_text(step));
     } else {
-      row.push_back(shortest_text(r->bucket_threshold));
+      row.push_back((r->bucket_metric == "accuracy" ? ">= " : "< ") +
+                    shortest_text(r->bucket_threshold));
       for (size_t b : {size_t{0}, (s.size() - 1) / 2, s.size() - 1})
         row.push_back(steps_text(s[b]));
     }
     row.push_back(num(r->tail_head_ratio, "%.2f"));
     table.add(row);
   }
-  return "\nsteps to bucket excess loss < " +
-         (uniform ? shortest_text(threshold) : std::string("threshold")) +
-         " (frequency buckets, head first; - = not reached; excess = final L - L*)\n" + table.str();
+  const std::string final_note = accuracy ? "accuracy = final mass-weighted accuracy"
+                                 : excess ? "excess = final L - L*"
+                                          : "final: excess L - L*, or accuracy";
+  const std::string heading = uniform    ? threshold
+                              : accuracy ? "accuracy >= threshold"
+                              : excess   ? "excess loss < threshold"
+                                         : "threshold";
+  return "\nsteps to bucket " + heading + " (frequency buckets, head first; - = not reached; " +
+         final_note + ")\n" + table.str();
 }
 
 }  // namespace

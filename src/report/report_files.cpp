@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "src/config/number_text.h"
 #include "src/shell_quote.h"
@@ -58,9 +59,11 @@ json buckets_json(const RunSummary& r) {
   json steps = json::array();
   for (int64_t s : r.bucket_steps) steps.push_back(s >= 0 ? json(s) : json(nullptr));
   return {{"threshold", number(r.bucket_threshold)},
+          {"threshold_on", r.bucket_metric},
           {"steps_to_threshold", steps},
           {"tail_head_ratio", number(r.tail_head_ratio)},
-          {"final_excess", number(r.final_excess)}};
+          {"final_excess", number(r.final_excess)},
+          {"final_accuracy", number(r.final_accuracy)}};
 }
 
 json comparison_json(const Comparison& c) {
@@ -133,7 +136,8 @@ std::string comparison_csv(const Comparison& c) {
   std::ostringstream out;
   out << "run,group,optimizer,lr,seed,status,steps,tokens,final_val,best_val,ppl,bpb,tok_per_s,"
          "target_step,target_tokens,sr_all,sr_attn,sr_mlp,sr_q,sr_k,sr_v,sr_o,sr_w1,sr_w2,sr_w3,"
-         "sr_update,at_best_lr,final_excess,tail_head_ratio,steps_to_threshold\n";
+         "sr_update,at_best_lr,final_excess,tail_head_ratio,steps_to_threshold,threshold_on,"
+         "final_accuracy\n";
   for (const auto& r : c.runs) {
     auto sr = [&](const char* key) {
       auto it = r.stable_rank.find(key);
@@ -151,28 +155,53 @@ std::string comparison_csv(const Comparison& c) {
     for (int64_t s : r.bucket_steps)
       steps += (steps.empty() ? "" : " ") + (s >= 0 ? std::to_string(s) : "-");
     out << "," << cell(r.update_stable_rank) << "," << (r.at_best_lr ? "true" : "false") << ","
-        << cell(r.final_excess) << "," << cell(r.tail_head_ratio) << "," << steps << "\n";
+        << cell(r.final_excess) << "," << cell(r.tail_head_ratio) << "," << steps << ","
+        << (r.bucket_steps.empty() ? "" : r.bucket_metric) << "," << cell(r.final_accuracy) << "\n";
   }
   return out.str();
 }
 
 // The frequency-bucket section: each bucket's steps to threshold per run ("" without buckets).
+// Runs scored by excess loss (assoc_memory) and by accuracy (a facts corpus) share the table
+// with each row naming its own threshold when both kinds are present.
 std::string buckets_markdown(const Comparison& c) {
+  std::vector<const RunSummary*> shown;
+  for (const auto& r : c.runs)
+    if (!r.bucket_steps.empty()) shown.push_back(&r);
+  if (shown.empty()) return "";
+  size_t by_accuracy = 0;
+  for (const auto* r : shown) by_accuracy += r->bucket_metric == "accuracy";
+  const bool mixed = by_accuracy > 0 && by_accuracy < shown.size();
+  const bool accuracy = by_accuracy == shown.size();
+  const double threshold = shown.front()->bucket_threshold;
   std::ostringstream md;
-  for (const auto& r : c.runs) {
-    if (r.bucket_steps.empty()) continue;
-    if (md.tellp() == 0)
-      md << "\n## Frequency buckets\n\nSteps until a bucket's mean excess loss falls below "
-         << shortest_text(r.bucket_threshold)
-         << ", head (most frequent) first; – = not reached. Excess = final L − L*.\n\n"
-            "| run | excess | steps to threshold | tail/head |\n|---|---|---|---|\n";
+  md << "\n## Frequency buckets\n\nSteps until a bucket's ";
+  if (mixed)
+    md << "mean excess loss falls below, or first-object accuracy reaches, its run's threshold";
+  else
+    md << (accuracy ? "first-object accuracy reaches " : "mean excess loss falls below ")
+       << shortest_text(threshold);
+  md << ", head (most frequent) first; – = not reached. "
+     << (mixed      ? "Final = L − L* (excess) or mass-weighted accuracy."
+         : accuracy ? "Accuracy = final mass-weighted first-object accuracy."
+                    : "Excess = final L − L*.")
+     << "\n\n| run | "
+     << (mixed      ? "final"
+         : accuracy ? "accuracy"
+                    : "excess")
+     << " | steps to threshold | tail/head |\n|---|---|---|---|\n";
+  for (const auto* r : shown) {
+    const bool by_acc = r->bucket_metric == "accuracy";
     std::string steps;
-    for (int64_t s : r.bucket_steps)
+    if (mixed)
+      steps = (by_acc ? "(accuracy ≥ " : "(excess < ") + shortest_text(r->bucket_threshold) + ")";
+    for (int64_t s : r->bucket_steps)
       steps += (steps.empty() ? "" : " ") + (s >= 0 ? std::to_string(s) : std::string("–"));
-    char excess[32];
-    snprintf(excess, sizeof excess, "%.2e", r.final_excess);
-    md << "| " << r.name << " | " << excess << " | " << steps << " | "
-       << (std::isfinite(r.tail_head_ratio) ? fixed(r.tail_head_ratio, 2) : "–") << " |\n";
+    char score[32];
+    snprintf(score, sizeof score, by_acc ? "%.3f" : "%.2e",
+             by_acc ? r->final_accuracy : r->final_excess);
+    md << "| " << r->name << " | " << score << " | " << steps << " | "
+       << (std::isfinite(r->tail_head_ratio) ? fixed(r->tail_head_ratio, 2) : "–") << " |\n";
   }
   return md.str();
 }

@@ -75,7 +75,9 @@ void summarize_spectra(const json& record, RunSummary& s) {
 // Steps to threshold and ratio from a `buckets` record (present in the run's final one).
 void summarize_buckets(const json& record, RunSummary& s) {
   s.final_excess = number_or_nan(record, "excess");
+  s.final_accuracy = number_or_nan(record, "accuracy");
   if (!record.contains("steps_to_threshold")) return;
+  s.bucket_metric = record.value("threshold_on", std::string("excess"));
   s.bucket_steps.clear();
   for (const auto& step : record.at("steps_to_threshold"))
     s.bucket_steps.push_back(step.is_number() ? step.get<int64_t>() : -1);

@@ -32,11 +32,14 @@ struct RunSummary {
   int64_t target_step = -1, target_tokens = -1;  // first val record at or below the target
   std::map<std::string, double> stable_rank;     // all, attn, mlp, q, k, v, o, w1, w2, w3
   double update_stable_rank = NAN;               // mean over block matrices' updates
-  // Frequency-bucket models (assoc_memory): from the last `buckets` record, each bucket's steps
-  // to excess < bucket_threshold (head first; -1 = not reached; empty before the final record),
-  // the tail/head ratio of those steps, and the total excess loss over L*.
+  // Frequency-bucket runs (assoc_memory, a LLaMA model on a facts corpus): from the last
+  // `buckets` record, each bucket's steps to threshold (head first; -1 = not reached; empty
+  // before the final record), what the threshold is on ("excess": excess loss < threshold;
+  // "accuracy": accuracy >= threshold), the tail/head ratio of those steps, the total excess
+  // loss over L* (assoc_memory) and the mass-weighted accuracy (facts).
   std::vector<int64_t> bucket_steps;
-  double bucket_threshold = NAN, tail_head_ratio = NAN, final_excess = NAN;
+  std::string bucket_metric = "excess";
+  double bucket_threshold = NAN, tail_head_ratio = NAN, final_excess = NAN, final_accuracy = NAN;
   YAML::Node config;        // config.yaml (null if absent)
   bool at_best_lr = false;  // set by the comparison: a run at its group's best lr
 

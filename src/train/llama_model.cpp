@@ -33,6 +33,25 @@ void LlamaModel::load_data() {
   val_set_ = std::make_unique<ValidationSet>(val_shard_, config_.seq_len, data_.batch_size,
                                              data_.eval_batches);
   bytes_per_token_ = bytes_per_val_token();
+  if (!data_.facts.empty()) load_facts_probe();
+}
+
+void LlamaModel::load_facts_probe() {
+  const FactsCorpus corpus = read_facts_corpus(data_.facts);
+  for (const auto& shard : {train_shard_, val_shard_})
+    if (shard->vocab_size() != corpus.vocab.size())
+      throw std::runtime_error("data.facts: " + data_.facts + " describes a vocabulary of " +
+                               std::to_string(corpus.vocab.size()) + " tokens but shard " +
+                               shard->path() + " has " + std::to_string(shard->vocab_size()) +
+                               "; use the train.bin and val.bin written with it");
+  if (train_shard_->size() != corpus.train_tokens || val_shard_->size() != corpus.val_tokens)
+    throw std::runtime_error("data.facts: " + data_.facts + " was written with shards of " +
+                             std::to_string(corpus.train_tokens) + " and " +
+                             std::to_string(corpus.val_tokens) + " tokens, not " +
+                             train_shard_->path() + " and " + val_shard_->path() +
+                             "; use the train.bin and val.bin written with it");
+  probe_ = std::make_unique<FactsProbe>(corpus, config_.seq_len, data_.batch_size,
+                                        data_.probe_threshold);
 }
 
 double LlamaModel::bytes_per_val_token() const {
@@ -63,13 +82,17 @@ std::vector<std::pair<std::string, torch::Tensor>> LlamaModel::named_params() co
 }
 
 std::vector<std::string> LlamaModel::describe() const {
-  return {fmt::format("data: train {} tokens ({}), val {} tokens ({}), {} val tokens per eval",
-                      train_shard_->size(), data_.train, val_shard_->size(), data_.val,
-                      val_set_->tokens()),
-          fmt::format("model: llama, {} parameters ({} layers, d_model {}, heads {}/{} kv, ffn {}, "
-                      "seq_len {})",
-                      llama_param_count(config_), config_.n_layers, config_.d_model,
-                      config_.n_heads, config_.n_kv_heads, config_.ffn_dim(), config_.seq_len)};
+  std::vector<std::string> lines = {
+      fmt::format("data: train {} tokens ({}), val {} tokens ({}), {} val tokens per eval",
+                  train_shard_->size(), data_.train, val_shard_->size(), data_.val,
+                  val_set_->tokens()),
+      fmt::format("model: llama, {} parameters ({} layers, d_model {}, heads {}/{} kv, ffn {}, "
+                  "seq_len {})",
+                  llama_param_count(config_), config_.n_layers, config_.d_model, config_.n_heads,
+                  config_.n_kv_heads, config_.ffn_dim(), config_.seq_len)};
+  if (probe_)
+    lines.push_back(probe_->describe() + fmt::format(", every {} steps", data_.probe_every));
+  return lines;
 }
 
 torch::Tensor LlamaModel::step_loss(int64_t step, int64_t micro, int64_t accum) {
@@ -96,6 +119,22 @@ Evaluation LlamaModel::evaluate() {
     e.summary += fmt::format(" | bpb {:.4f}", bpb);
   }
   return e;
+}
+
+std::vector<nlohmann::json> LlamaModel::task_records(int64_t step, bool final) {
+  if (!probe_ || (step % data_.probe_every != 0 && !final)) return {};
+  return {probe_->record(*llama_, data_.precision, step, final)};
+}
+
+std::vector<std::string> LlamaModel::final_summary() const {
+  if (!probe_) return {};
+  return {probe_->final_summary()};
+}
+
+nlohmann::json LlamaModel::task_state() const { return probe_ ? probe_->state() : nullptr; }
+
+void LlamaModel::restore_task_state(const nlohmann::json& state) {
+  if (probe_) probe_->restore(state);
 }
 
 }  // namespace muonlab

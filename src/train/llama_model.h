@@ -1,7 +1,7 @@
 // `model.kind: llama` as a trainable Model: the LLaMA decoder (models/llama.h) with its token
 // shards, the deterministic batch loader, the fixed validation set, the configured precision
-// (fp32, or bf16 autocast) and bits per byte from the tokenizer. It owns no optimizer and logs
-// nothing; the trainer does.
+// (fp32, or bf16 autocast), bits per byte from the tokenizer and, on a facts corpus, the
+// per-bucket probe records. It owns no optimizer and logs nothing; the trainer does.
 #pragma once
 #include <memory>
 #include <string>
@@ -10,11 +10,15 @@
 #include "data/token_shard.h"
 #include "models/llama.h"
 #include "models/model.h"
+#include "src/train/facts_probe.h"
 
 namespace muonlab {
 
 struct LlamaData {
   std::string train, val, tokenizer;  // shard paths; tokenizer optional (bits per byte)
+  std::string facts;                  // facts.json of a facts corpus (optional: bucket probe)
+  int64_t probe_every = 1;            // steps between probes of the facts corpus (>= 1)
+  double probe_threshold = 0.95;      // bucket accuracy for steps-to-threshold
   int64_t batch_size = 16;
   int64_t eval_batches = 20;
   std::string precision = "fp32";
@@ -33,9 +37,14 @@ class LlamaModel : public Model {
   int64_t items_per_micro() const override;
   double flops_per_item() const override;
   Evaluation evaluate() override;
+  std::vector<nlohmann::json> task_records(int64_t step, bool final) override;
+  std::vector<std::string> final_summary() const override;
+  nlohmann::json task_state() const override;
+  void restore_task_state(const nlohmann::json& state) override;
 
  private:
   void load_data();
+  void load_facts_probe();
   double bytes_per_val_token() const;
 
   LlamaConfig config_;
@@ -44,6 +53,7 @@ class LlamaModel : public Model {
   std::unique_ptr<BatchLoader> loader_;
   std::unique_ptr<ValidationSet> val_set_;
   double bytes_per_token_ = 0;
+  std::unique_ptr<FactsProbe> probe_;  // with data.facts only
   Llama llama_{nullptr};
 };
 

@@ -12,13 +12,13 @@ namespace muonlab {
 std::unique_ptr<Model> make_model(const RunConfig& cfg) {
   const auto seed = static_cast<uint64_t>(cfg.seed);
   if (cfg.model.kind == "llama") {
-    LlamaData data{cfg.data.train,
-                   cfg.data.val,
-                   cfg.data.tokenizer,
-                   cfg.train.batch_size,
-                   cfg.train.eval_batches,
-                   cfg.train.precision,
-                   seed};
+    LlamaData data;
+    data.train = cfg.data.train, data.val = cfg.data.val, data.tokenizer = cfg.data.tokenizer;
+    data.facts = cfg.data.facts;
+    data.probe_every = cfg.data.probe_every > 0 ? cfg.data.probe_every : cfg.train.eval_every;
+    data.probe_threshold = cfg.data.probe_threshold;
+    data.batch_size = cfg.train.batch_size, data.eval_batches = cfg.train.eval_batches;
+    data.precision = cfg.train.precision, data.seed = seed;
     return std::make_unique<LlamaModel>(cfg.model.llama, data);
   }
   if (cfg.model.kind == "assoc_memory")

@@ -36,4 +36,11 @@ torch::Tensor model_loss(LlamaImpl& model, const Batch& batch, const std::string
                                               batch.targets.flatten());
 }
 
+torch::Tensor model_logits(LlamaImpl& model, const torch::Tensor& inputs,
+                           const std::string& precision) {
+  if (precision != "bf16") return model.forward(inputs);
+  CpuAutocastScope autocast;
+  return model.forward(inputs).to(torch::kFloat32);
+}
+
 }  // namespace muonlab

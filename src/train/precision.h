@@ -10,5 +10,8 @@
 namespace muonlab {
 
 torch::Tensor model_loss(LlamaImpl& model, const Batch& batch, const std::string& precision);
+// The logits (B, T, V) for `inputs` (B, T) under the precision (fp32, or bf16 autocast).
+torch::Tensor model_logits(LlamaImpl& model, const torch::Tensor& inputs,
+                           const std::string& precision);
 
 }  // namespace muonlab

@@ -75,7 +75,8 @@ std::string loss_text(double loss) {
 // Keys whose change makes a checkpoint unusable.
 bool is_structural_key(const std::string& key) {
   return key.rfind("model.", 0) == 0 || key == "optim.kind" || key == "seed" ||
-         key == "train.batch_size" || key == "train.grad_accum" || key == "data.train";
+         key == "train.batch_size" || key == "train.grad_accum" || key == "data.train" ||
+         key == "data.facts" || key == "data.probe_threshold";
 }
 
 class Trainer {
