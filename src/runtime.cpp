@@ -35,6 +35,37 @@ BlasInfo detect_blas() {
   return info;
 }
 
+std::string onednn_isa() {
+  using IsaFn = int (*)();
+  auto isa = reinterpret_cast<IsaFn>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
+  if (!isa) return "";
+  // oneDNN 2.x's dnnl_cpu_isa_t values.
+  switch (isa()) {
+    case 0x1:
+      return "sse41";
+    case 0x3:
+      return "avx";
+    case 0x7:
+      return "avx2";
+    case 0xf:
+      return "avx512_mic";
+    case 0x1f:
+      return "avx512_mic_4ops";
+    case 0x27:
+      return "avx512_core";
+    case 0x67:
+      return "avx512_core_vnni";
+    case 0xe7:
+      return "avx512_core_bf16";
+    case 0x3e7:
+      return "avx512_core_amx";
+    case 0x407:
+      return "avx2_vnni";
+    default:
+      return "isa " + std::to_string(isa());
+  }
+}
+
 std::string runtime_summary() {
   BlasInfo blas = detect_blas();
   std::string line = "threads " + std::to_string(at::get_num_threads()) + " | BLAS " + blas.name;

@@ -1,5 +1,6 @@
 // Process-wide runtime set-up: LibTorch thread count (which defaults to 1 here) and detection of
-// the BLAS library actually loaded (OpenBLAS vs the ~15x slower reference BLAS).
+// the BLAS library actually loaded (OpenBLAS vs the ~15x slower reference BLAS) and of the
+// instruction set oneDNN runs on.
 #pragma once
 #include <string>
 
@@ -14,6 +15,9 @@ struct BlasInfo {
   bool is_reference = false;
 };
 BlasInfo detect_blas();
+// The instruction set oneDNN (bf16 matmuls) uses here, e.g. "avx512_core_amx"; "" when oneDNN's
+// library is not loaded.
+std::string onednn_isa();
 // One line for logs: "threads 2 | BLAS OpenBLAS (Haswell) | LibTorch 1.13.0".
 std::string runtime_summary();
 

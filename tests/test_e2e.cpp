@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 
+#include "models/llama.h"
 #include "optim/registry.h"
 #include "tests/run_fixture.h"
 #include "tests/test_util.h"
@@ -48,6 +49,24 @@ TEST_CASE("tiny trains: loss falls well below log(vocab) and metrics hold every 
   CHECK(groups["adamw"]["momentum"].get<double>() == Approx(0.9));  // beta1
   CHECK(groups["aux_adamw"]["weight_decay"].get<double>() == Approx(0.1));
   CHECK(train_records.back()["tokens"] == 80 * 8 * 32);
+
+  // One run record, stating the machine; mfu is relative to the GEMM peak it measured.
+  auto run = records(out, "run");
+  REQUIRE(run.size() == 1);
+  CHECK(run[0]["step"] == 0);
+  CHECK(run[0]["resumed"] == false);
+  CHECK(run[0]["threads"] == 2);
+  CHECK(run[0]["gemm_peak_source"] == "measured");
+  CHECK_FALSE(run[0]["blas"].get<std::string>().empty());
+  const double peak = run[0]["gemm_peak_gflops"].get<double>();
+  CHECK(peak > 1);
+  muonlab::LlamaConfig tiny;
+  tiny.vocab_size = 512, tiny.d_model = 64, tiny.n_layers = 2, tiny.n_heads = 4;
+  tiny.n_kv_heads = 2, tiny.seq_len = 32;
+  const auto& last = train_records.back();
+  CHECK(last["mfu"].get<double>() == Approx(last["tok_per_s"].get<double>() *
+                                            muonlab::llama_flops_per_token(tiny) / (peak * 1e9)));
+  CHECK_THAT(muonlab::test::read_file(out + "/train.log"), Contains("mfu is relative to"));
 
   auto spectral = records(out, "spectral");
   REQUIRE(spectral.size() == 5);  // step 0, 20, 40, 60, 80
@@ -146,6 +165,12 @@ TEST_CASE("N steps straight equal N/2 + resume + N/2, bit for bit", "[slow]") {
       auto second = train(runs.str("split"), common + " --resume");
       INFO(second.output);
       REQUIRE(second.exit_code == 0);
+
+      // Each invocation states its machine in a run record of its own.
+      auto run = records(runs.str("split"), "run");
+      REQUIRE(run.size() == 2);
+      CHECK(run[1]["resumed"] == true);
+      CHECK(run[1]["step"] == 12);
 
       auto a = train_losses(runs.str("straight"));
       auto b = train_losses(runs.str("split"));

@@ -255,7 +255,7 @@ TEST_CASE("muonlab facts then train: bucket records, a learned head bucket, comp
   CHECK_THAT(compared.output, Contains("steps to bucket accuracy >= 0.95"));
 }
 
-TEST_CASE("a run on a facts corpus resumes exactly, probe bookkeeping included") {
+TEST_CASE("a run on a facts corpus resumes exactly, probe bookkeeping included", "[slow]") {
   TempDir dir;
   REQUIRE(run_muonlab(facts_command(dir.str("corpus"))).exit_code == 0);
   const std::string setup =

@@ -217,7 +217,7 @@ void validate_train(ConfigSection& s, const TrainConfig& t) {
   if (t.on_nonfinite != "stop" && t.on_nonfinite != "skip_step")
     s.fail("on_nonfinite", "unknown '" + t.on_nonfinite + "'; use stop or skip_step");
   if (t.out_dir.empty()) s.fail("out_dir", "must name a directory");
-  if (t.peak_gflops < 0) s.fail("peak_gflops", "must be >= 0 (0 = reference peak)");
+  if (t.peak_gflops < 0) s.fail("peak_gflops", "must be >= 0 (0 = measure it at start)");
 }
 
 void read_train(ConfigSection s, TrainConfig& t) {
@@ -238,8 +238,6 @@ void read_train(ConfigSection s, TrainConfig& t) {
   t.keep_every = s.get<int64_t>("keep_every", t.keep_every);
   t.on_nonfinite = s.get<std::string>("on_nonfinite", t.on_nonfinite);
   t.peak_gflops = s.get<double>("peak_gflops", t.peak_gflops);
-  if (t.peak_gflops == 0)
-    t.peak_gflops = t.precision == "bf16" ? kReferencePeakGflopsBf16 : kReferencePeakGflopsFp32;
   s.finish();
   validate_train(s, t);
 }

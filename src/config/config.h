@@ -53,13 +53,8 @@ struct TrainConfig {
   int64_t keep_last = 3;
   int64_t keep_every = 0;  // also keep every checkpoint whose step is a multiple; 0 = none
   std::string on_nonfinite = "stop";  // stop | skip_step
-  double peak_gflops = 0;             // for MFU; 0 = the reference CPU's GEMM peak for `precision`
+  double peak_gflops = 0;             // for MFU; 0 = measure this machine's GEMM peak at start
 };
-
-// GEMM peaks (GFLOP/s) of the reference 2-core machine (shared/reference/perf-anchors.md), used
-// for MFU when train.peak_gflops is 0.
-constexpr double kReferencePeakGflopsFp32 = 224;
-constexpr double kReferencePeakGflopsBf16 = 805;
 
 struct RunConfig {
   int64_t seed = 0;

@@ -18,6 +18,7 @@
 
 #include "optim/grad_clip.h"
 #include "src/config/number_text.h"
+#include "src/gemm_peak.h"
 #include "src/runtime.h"
 #include "src/train/checkpoint.h"
 #include "src/train/metrics.h"
@@ -100,6 +101,8 @@ class Trainer {
   void record_spectra(const std::map<std::string, torch::Tensor>& before);
   void log_train(double loss, double compute_seconds);
   void write_task_records(bool final);
+  void choose_gemm_peak();
+  void write_run_record(int64_t resumed_at);
   void save_checkpoint();
   int64_t items_per_step() const;
 
@@ -121,6 +124,8 @@ class Trainer {
   int64_t start_step_ = 0;
   // Throughput figures count compute only: spectral measurement and evaluation are timed apart.
   double measure_seconds_ = 0;  // spectral measurement inside the current step
+  double peak_gflops_ = 0;      // what mfu is relative to (0: the model has no FLOP count)
+  std::string peak_source_;     // "measured" or "train.peak_gflops"
   struct Window {               // since the last console line
     double tokens = 0, compute_seconds = 0, eval_seconds = 0, measure_seconds = 0;
   } window_;
@@ -256,6 +261,38 @@ double Trainer::evaluate() {
   return loss;
 }
 
+// The GEMM peak mfu is relative to: train.peak_gflops when set, else measured now at the run's
+// precision and thread count (a new machine gets its own figure).
+void Trainer::choose_gemm_peak() {
+  if (model_->flops_per_item() <= 0) return;
+  if (cfg_.train.peak_gflops > 0) {
+    peak_gflops_ = cfg_.train.peak_gflops, peak_source_ = "train.peak_gflops";
+  } else {
+    const GemmPeak peak = measure_gemm_peak(cfg_.train.precision);
+    peak_gflops_ = peak.gflops, peak_source_ = "measured";
+    log_->info(
+        "mfu is relative to {:.0f} GFLOP/s: a {}x{} {} matmul on {} threads, measured now "
+        "(set train.peak_gflops to fix it)",
+        peak.gflops, peak.n, peak.n, peak.precision, at::get_num_threads());
+  }
+}
+
+// One `run` record per invocation: where and how this stretch of the run computed.
+void Trainer::write_run_record(int64_t resumed_at) {
+  const BlasInfo blas = detect_blas();
+  metrics_->write({{"kind", "run"},
+                   {"step", state_.step},
+                   {"resumed", resumed_at >= 0},
+                   {"threads", at::get_num_threads()},
+                   {"blas", blas.name},
+                   {"blas_kernel", blas.core},
+                   {"onednn_isa", onednn_isa()},
+                   {"libtorch", TORCH_VERSION},
+                   {"precision", cfg_.train.precision},
+                   {"gemm_peak_gflops", peak_gflops_ > 0 ? json(peak_gflops_) : json()},
+                   {"gemm_peak_source", peak_source_}});
+}
+
 void Trainer::write_task_records(bool final) {
   for (const auto& record : model_->task_records(state_.step, final)) metrics_->write(record);
   state_.task_state = model_->task_state();
@@ -267,9 +304,9 @@ void Trainer::write_task_records(bool final) {
 void Trainer::log_train(double loss, double compute_seconds) {
   const auto& t = cfg_.train;
   const double tokens = static_cast<double>(items_per_step());
-  const double flops_per_token = model_->flops_per_item();
+  const double flops_per_token = peak_gflops_ > 0 ? model_->flops_per_item() : 0;
   auto mfu_of = [&](double tok_per_s) {
-    return tok_per_s * flops_per_token / (t.peak_gflops * 1e9);
+    return tok_per_s * flops_per_token / (peak_gflops_ * 1e9);
   };
   const double tok_per_s = tokens / std::max(compute_seconds, 1e-9);
   double lr = optimizer_->parts().front()->groups().front().lr;
@@ -324,6 +361,8 @@ TrainSummary Trainer::run() {
   build_model_and_optimizer();
   int64_t resumed_at = resume_if_asked();
   metrics_ = std::make_unique<MetricsWriter>((run_dir_ / "metrics.jsonl").string(), resumed_at);
+  choose_gemm_peak();
+  write_run_record(resumed_at);
   {
     std::ofstream out(run_dir_ / "config.yaml");
     out << cfg_.resolved_yaml;

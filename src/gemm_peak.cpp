@@ -1,0 +1,32 @@
+// Timing an n × n product: inputs from a private generator, one warm-up call (oneDNN compiles its
+// kernel there), then the fastest of the timed calls.
+#include "src/gemm_peak.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace muonlab {
+
+GemmPeak measure_gemm_peak(const std::string& precision) {
+  constexpr int64_t kN = 1024;
+  constexpr int kRepeats = 5;
+  torch::NoGradGuard no_grad;
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(12345);
+  const auto dtype = precision == "bf16" ? torch::kBFloat16 : torch::kFloat;
+  const torch::Tensor a = at::randn({kN, kN}, gen).to(dtype);
+  const torch::Tensor b = at::randn({kN, kN}, gen).to(dtype);
+  torch::Tensor c = torch::matmul(a, b);  // warm-up
+  double best = 1e30;
+  for (int i = 0; i < kRepeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    c = torch::matmul(a, b);
+    best = std::min(
+        best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return {2.0 * kN * kN * kN / std::max(best, 1e-9) / 1e9, kN, precision};
+}
+
+}  // namespace muonlab

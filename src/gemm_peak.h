@@ -1,0 +1,20 @@
+// The GEMM throughput this machine reaches right now, for the trainer's MFU figure: a square
+// matrix product in the run's precision (fp32 through the BLAS, bf16 through oneDNN, AMX where the
+// CPU has it) at the current thread count, best of a few repetitions after a warm-up. It takes
+// well under a second and touches no global RNG (the run's numbers stay the same). It is not the
+// benchmark (`muonlab bench` measures the model's own shapes).
+#pragma once
+#include <string>
+
+namespace muonlab {
+
+struct GemmPeak {
+  double gflops = 0;  // 2·n³ / best time
+  int64_t n = 0;      // the product is (n × n) · (n × n)
+  std::string precision;
+};
+
+// `precision`: "fp32" or "bf16".
+GemmPeak measure_gemm_peak(const std::string& precision);
+
+}  // namespace muonlab
