@@ -250,6 +250,8 @@ FactsWriteResult write_facts_corpus(const FactsSpec& spec, const std::string& ou
   auto train = fact_stream(corpus, spec.train_facts, kTrainStream, r.noisy_train_facts);
   auto val = fact_stream(corpus, spec.val_facts, kValStream, r.noisy_val_facts);
   r.train_tokens = train.size(), r.val_tokens = val.size();
+  r.vocab_size = corpus.vocab.size();
+  r.head_mass = corpus.buckets.front().mass, r.tail_mass = corpus.buckets.back().mass;
   write_token_shard(staging.file("train.bin").string(), train, corpus.vocab.size());
   write_token_shard(staging.file("val.bin").string(), val, corpus.vocab.size());
   write_text(staging.file("facts.json"), corpus_json(corpus, r).dump() + "\n");

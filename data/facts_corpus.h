@@ -65,6 +65,8 @@ struct FactsCorpus {
 FactsCorpus make_facts_corpus(const FactsSpec& spec);
 
 struct FactsWriteResult {
+  uint64_t vocab_size = 0;
+  double head_mass = 0, tail_mass = 0;  // of the first and last bucket
   uint64_t train_tokens = 0, val_tokens = 0;
   uint64_t noisy_train_facts = 0, noisy_val_facts = 0;
   double seconds = 0;

@@ -275,7 +275,6 @@ int cmd_facts(const std::vector<std::string>& args) {
     throw UsageError(e.what());
   }
   FactsWriteResult r = write_facts_corpus(spec, out_dir, overwrite);
-  const FactsCorpus corpus = make_facts_corpus(spec);
   printf(
       "wrote %s/{train.bin,val.bin,facts.json,vocab.txt}: %lld subjects x %lld relations in %lld "
       "buckets (head mass %.3f, tail %.4f), vocab %llu, %llu train + %llu val tokens "
@@ -283,10 +282,10 @@ int cmd_facts(const std::vector<std::string>& args) {
       "train on it with: --set model.vocab_size=%llu --set data.train=%s/train.bin "
       "--set data.val=%s/val.bin --set data.facts=%s/facts.json\n",
       out_dir.c_str(), (long long)spec.subjects, (long long)spec.relations, (long long)spec.groups,
-      corpus.buckets.front().mass, corpus.buckets.back().mass,
-      (unsigned long long)corpus.vocab.size(), (unsigned long long)r.train_tokens,
-      (unsigned long long)r.val_tokens, (unsigned long long)r.noisy_train_facts, r.seconds,
-      (unsigned long long)corpus.vocab.size(), out_dir.c_str(), out_dir.c_str(), out_dir.c_str());
+      r.head_mass, r.tail_mass, (unsigned long long)r.vocab_size,
+      (unsigned long long)r.train_tokens, (unsigned long long)r.val_tokens,
+      (unsigned long long)r.noisy_train_facts, r.seconds, (unsigned long long)r.vocab_size,
+      out_dir.c_str(), out_dir.c_str(), out_dir.c_str());
   return 0;
 }
 
