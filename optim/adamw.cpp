@@ -1,9 +1,12 @@
 // AdamW update rule (torch::optim::AdamW semantics, decay only on >= 2-D params) and its state
-// save/load.
+// save/load. float32 parameters take the single-pass kernel of fused_adamw.h; others (fp64 theory
+// runs) the same update in tensor ops.
 #include "optim/adamw.h"
 
 #include <cmath>
 #include <stdexcept>
+
+#include "optim/fused_adamw.h"
 
 namespace muonlab {
 
@@ -26,6 +29,17 @@ void AdamW::step() {
   const double bias_correction1 = 1.0 - std::pow(b1, static_cast<double>(step_));
   const double sqrt_bias_correction2 = std::sqrt(1.0 - std::pow(b2, static_cast<double>(step_)));
   for_each_with_grad([&](size_t i, torch::Tensor& param, const torch::Tensor& grad) {
+    if (options_.fused && fused_adamw_applies(param, grad, exp_avg_[i], exp_avg_sq_[i])) {
+      AdamWCoefficients c;
+      c.decay = param.dim() >= 2 ? 1.0 - lr * group.weight_decay : 1.0;
+      c.beta1 = b1;
+      c.beta2 = b2;
+      c.step_size = lr / bias_correction1;
+      c.sqrt_bias_correction2 = sqrt_bias_correction2;
+      c.eps = options_.eps;
+      fused_adamw_update(param, grad, exp_avg_[i], exp_avg_sq_[i], c);
+      return;
+    }
     decay_matrix(param, lr, group.weight_decay);
     exp_avg_[i].mul_(b1).add_(grad, 1.0 - b1);
     exp_avg_sq_[i].mul_(b2).addcmul_(grad, grad, 1.0 - b2);

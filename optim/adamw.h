@@ -13,6 +13,7 @@ struct AdamWOptions {
   double beta2 = 0.95;
   double eps = 1e-8;
   double weight_decay = 0.1;
+  bool fused = true;  // the single-pass kernel for float32 (false: tensor ops; for comparisons)
 };
 
 class AdamW : public Optimizer {

@@ -113,6 +113,14 @@ void Optimizer::load(torch::serialize::InputArchive& archive, const std::string&
   step_ = read_step_counter(archive, prefix + "step");
 }
 
+int64_t Optimizer::state_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& entry : state_)
+    for (const torch::Tensor& t : *entry.second)
+      if (t.defined()) bytes += static_cast<int64_t>(t.nbytes());
+  return bytes;
+}
+
 void Optimizer::zero_grad() {
   torch::NoGradGuard no_grad;
   for (auto& group : groups_) {
@@ -130,6 +138,12 @@ void OptimizerSet::add(std::unique_ptr<Optimizer> optimizer) {
 
 void OptimizerSet::step() {
   for (auto& part : parts_) part->step();
+}
+
+int64_t OptimizerSet::state_bytes() const {
+  int64_t bytes = 0;
+  for (const auto& part : parts_) bytes += part->state_bytes();
+  return bytes;
 }
 
 void OptimizerSet::zero_grad() {

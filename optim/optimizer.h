@@ -47,6 +47,8 @@ class Optimizer {
   void save(torch::serialize::OutputArchive& archive, const std::string& prefix) const;
   void load(torch::serialize::InputArchive& archive, const std::string& prefix);
   int64_t steps_taken() const { return step_; }
+  // Bytes held by the registered state tensors (moments, momentum buffers).
+  int64_t state_bytes() const;
 
   void zero_grad();
   std::vector<ParamGroup>& groups() { return groups_; }
@@ -102,6 +104,7 @@ class OptimizerSet {
   void save(torch::serialize::OutputArchive& archive) const;
   void load(torch::serialize::InputArchive& archive);
   const std::vector<std::unique_ptr<Optimizer>>& parts() const { return parts_; }
+  int64_t state_bytes() const;  // over all parts
   // One line per group: "muon (muon): lr 0.02 (cosine, ...), momentum 0.95 (constant), ...".
   std::vector<std::string> describe() const;
 

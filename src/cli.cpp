@@ -14,7 +14,7 @@
 
 #include "data/corpus.h"
 #include "data/facts_corpus.h"
-#include "src/bench.h"
+#include "src/bench/bench.h"
 #include "src/blas_autotune.h"
 #include "src/config/config.h"
 #include "src/config/number_text.h"
@@ -40,7 +40,7 @@ commands:
   train      train a model from a YAML config (resume with --resume)
   sweep      run a grid of configs (learning rates, seeds, optimizers), resumable, N at a time
   compare    tables (and plots) of runs and sweeps: best lr, plateau, seeds, stable rank
-  bench      time fwd+bwd, every optimizer's step and Newton-Schulz for a config's shapes
+  bench      training-step speed, MFU and memory; every optimizer's step; Newton-Schulz
   version    print the version
 
 Run `muonlab <command> --help` for the options of a command.
@@ -135,15 +135,20 @@ options:
 
 constexpr const char* kBenchHelp = R"(usage: muonlab bench CONFIG.yaml [options]
 
-Times, for the model CONFIG describes (random tokens, no data needed): one forward+backward of a
-micro-batch, one step of every optimizer kind, and Newton-Schulz for each hidden-matrix shape in
-bf16 and fp32, batched and one by one, with achieved GFLOP/s against 5 x (4 m^2 n + 2 m^3).
-Figures are medians; compare them as ratios within one run (the machine may be shared).
+Measures the model CONFIG describes on random tokens (no data needed): the full training step as
+the trainer runs it (data, forward, backward, optimizer) with tokens/s, model GFLOP/s, MFU against
+the fp32 and bf16 GEMM peaks measured here at the model's own matmul shapes, peak resident memory
+and optimizer-state bytes; then one step of every optimizer kind, Newton-Schulz for each
+hidden-matrix shape (bf16 and fp32, batched and one by one) and one spectral record of the
+weights. Figures are medians; compare them as ratios within one run (the machine may be shared).
+Progress goes to stderr.
 
 options:
   --set KEY=VALUE   override a config key (repeatable)
   --repeats N       timed repetitions per figure (default 5)
-  --optimizers      (default) include the optimizer and Newton-Schulz tables
+  --warmup N        untimed training steps before the timed ones (default 2)
+  --step-only       only the training step, its GEMM peaks and memory
+  --json            print one JSON object instead of the text report (keys in the README)
 )";
 
 class UsageError : public std::runtime_error {
@@ -334,15 +339,21 @@ int cmd_bench(const std::vector<std::string>& args) {
   std::string config_path;
   std::vector<std::string> overrides;
   BenchOptions options;
+  bool json = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
     if (a == "--set") {
       overrides.push_back(value_after(args, i));
-    } else if (a == "--optimizers") {
-      // The optimizer table is always part of the report; accepted for explicitness.
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--step-only") {
+      options.step_only = true;
     } else if (a == "--repeats") {
       options.repeats = static_cast<int>(parse_int(a, value_after(args, i)));
       if (options.repeats < 1) throw UsageError("--repeats: must be at least 1");
+    } else if (a == "--warmup") {
+      options.warmup = static_cast<int>(parse_int(a, value_after(args, i)));
+      if (options.warmup < 0) throw UsageError("--warmup: must be at least 0");
     } else if (a.rfind("--", 0) == 0) {
       throw UsageError("bench: unknown option '" + a + "' (see muonlab bench --help)");
     } else if (config_path.empty()) {
@@ -352,7 +363,8 @@ int cmd_bench(const std::vector<std::string>& args) {
     }
   }
   if (config_path.empty()) throw UsageError("bench: CONFIG.yaml is required");
-  std::cout << run_bench(load_run_config(config_path, overrides), options);
+  const BenchReport report = run_bench(load_run_config(config_path, overrides), options);
+  std::cout << (json ? report.json.dump(2) + "\n" : report.text);
   return 0;
 }
 

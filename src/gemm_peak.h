@@ -4,6 +4,8 @@
 // well under a second and touches no global RNG (the run's numbers stay the same). It is not the
 // benchmark (`muonlab bench` measures the model's own shapes).
 #pragma once
+#include <torch/torch.h>
+
 #include <string>
 
 namespace muonlab {
@@ -16,5 +18,9 @@ struct GemmPeak {
 
 // `precision`: "fp32" or "bf16".
 GemmPeak measure_gemm_peak(const std::string& precision);
+
+// Fastest of `repeats` calls of torch::matmul(a, b) after one warm-up call (where oneDNN
+// compiles its kernel), in seconds (at least 1e-9).
+double best_matmul_seconds(const torch::Tensor& a, const torch::Tensor& b, int repeats);
 
 }  // namespace muonlab

@@ -2,6 +2,7 @@
 #include "src/runtime.h"
 
 #include <dlfcn.h>
+#include <sys/resource.h>
 #include <torch/torch.h>
 
 #include <thread>
@@ -15,6 +16,21 @@ int configure_threads(int64_t requested) {
                         : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+int64_t peak_resident_bytes() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // Linux reports KiB
+}
+
+nlohmann::json runtime_fields() {
+  const BlasInfo blas = detect_blas();
+  return {{"threads", at::get_num_threads()},
+          {"blas", blas.name},
+          {"blas_kernel", blas.core},
+          {"onednn_isa", onednn_isa()},
+          {"libtorch", TORCH_VERSION}};
 }
 
 BlasInfo detect_blas() {

@@ -2,6 +2,8 @@
 // the BLAS library actually loaded (OpenBLAS vs the ~15x slower reference BLAS) and of the
 // instruction set oneDNN runs on.
 #pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace muonlab {
@@ -18,6 +20,11 @@ BlasInfo detect_blas();
 // The instruction set oneDNN (bf16 matmuls) uses here, e.g. "avx512_core_amx"; "" when oneDNN's
 // library is not loaded.
 std::string onednn_isa();
+// The most memory this process has held resident so far (getrusage's ru_maxrss), in bytes.
+int64_t peak_resident_bytes();
+// The fields records share about where they computed: threads, blas, blas_kernel, onednn_isa,
+// libtorch.
+nlohmann::json runtime_fields();
 // One line for logs: "threads 2 | BLAS OpenBLAS (Haswell) | LibTorch 1.13.0".
 std::string runtime_summary();
 

@@ -299,12 +299,15 @@ TEST_CASE("a fresh run in a directory without checkpoints starts a new metrics f
   CHECK(losses.count(99) == 0);
 }
 
-TEST_CASE("bench times fwd+bwd, every optimizer and Newton-Schulz per shape") {
+TEST_CASE("bench times the training step, every optimizer and Newton-Schulz per shape") {
   auto r = run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") +
-                       " --optimizers --repeats 1 --set threads=2");
+                       " --repeats 1 --warmup 1 --set threads=2");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("forward+backward:"));
+  CHECK_THAT(r.output, Contains("training step:"));
+  CHECK_THAT(r.output, Contains("MFU"));
+  CHECK_THAT(r.output, Contains("peak resident memory"));
+  CHECK_THAT(r.output, Contains("ns/param"));
   for (const auto& kind : muonlab::optimizer_kinds()) CHECK_THAT(r.output, Contains(kind + " "));
   // tiny: d_model 64, 4 heads x 16 (2 kv heads), ffn 192, 2 layers.
   CHECK_THAT(r.output, Contains("64x64            4"));  // wq, wo
@@ -315,4 +318,42 @@ TEST_CASE("bench times fwd+bwd, every optimizer and Newton-Schulz per shape") {
   auto bad =
       run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") + " --repeats 0");
   CHECK(bad.exit_code != 0);
+}
+
+TEST_CASE("bench --json prints one object with the step's split, peaks and memory") {
+  // Progress lines go to stderr; stdout must be the JSON object alone.
+  auto r = muonlab::test::run_shell("(" + std::string(MUONLAB_BINARY) + " bench " +
+                                    muonlab::test::source_path("configs/tiny.yaml") +
+                                    " --json --step-only --repeats 3 --warmup 1 --set threads=2" +
+                                    " 2>/dev/null)");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  CHECK(j["kind"] == "bench");
+  CHECK(j["threads"] == 2);
+  CHECK(j["repeats"] == 3);
+  const double step = j["step_s"], tokens_per_s = j["tokens_per_s"];
+  CHECK(tokens_per_s == Approx(8 * 32 / step));  // tiny: batch 8 x seq 32
+  double phases = 0;
+  for (const char* phase : {"data", "forward", "backward", "optimizer"}) {
+    const double s = j["split_s"][phase];
+    CHECK(s > 0);
+    phases += s;
+  }
+  CHECK(phases == Approx(step).epsilon(0.5));  // medians of phases against the median of sums
+  const int64_t params = muonlab::llama_param_count(
+      muonlab::LlamaConfig{512, 64, 2, 4, 2, 0, 32, false, 10000.0, 1e-5, 0.02});
+  CHECK(j["model"]["params"] == params);
+  CHECK(j["optimizer_state_bytes"] == 2 * 4 * params);  // AdamW: two fp32 moments
+  CHECK(j["peak_rss_bytes"].get<double>() > 50e6);      // LibTorch alone is bigger than this
+  CHECK(j["gemm_peak_gflops"]["fp32"].get<double>() > 0);
+  CHECK(j["gemm_peak_gflops"]["bf16"].get<double>() > 0);
+  CHECK(j["mfu"]["fp32"].get<double>() ==
+        Approx(j["gflops"].get<double>() / j["gemm_peak_gflops"]["fp32"].get<double>()));
+  // tiny: wq and wo share a shape (256 x 64 -> 64), wk/wv another (-> 32); then the head.
+  std::vector<std::string> names;
+  for (const auto& s : j["gemm_shapes"]) names.push_back(s["name"]);
+  CHECK_THAT(names, Catch::Matchers::VectorContains(std::string("lm_head")));
+  CHECK_THAT(names, Catch::Matchers::VectorContains(std::string("wk/wv")));
+  CHECK_FALSE(j.contains("optimizers"));  // --step-only
 }

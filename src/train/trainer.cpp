@@ -279,18 +279,12 @@ void Trainer::choose_gemm_peak() {
 
 // One `run` record per invocation: where and how this stretch of the run computed.
 void Trainer::write_run_record(int64_t resumed_at) {
-  const BlasInfo blas = detect_blas();
-  metrics_->write({{"kind", "run"},
-                   {"step", state_.step},
-                   {"resumed", resumed_at >= 0},
-                   {"threads", at::get_num_threads()},
-                   {"blas", blas.name},
-                   {"blas_kernel", blas.core},
-                   {"onednn_isa", onednn_isa()},
-                   {"libtorch", TORCH_VERSION},
-                   {"precision", cfg_.train.precision},
-                   {"gemm_peak_gflops", peak_gflops_ > 0 ? json(peak_gflops_) : json()},
-                   {"gemm_peak_source", peak_source_}});
+  json record = {{"kind", "run"}, {"step", state_.step}, {"resumed", resumed_at >= 0}};
+  record.update(runtime_fields());
+  record["precision"] = cfg_.train.precision;
+  record["gemm_peak_gflops"] = peak_gflops_ > 0 ? json(peak_gflops_) : json();
+  record["gemm_peak_source"] = peak_source_;
+  metrics_->write(record);
 }
 
 void Trainer::write_task_records(bool final) {
