@@ -7,6 +7,8 @@
 #include <stdexcept>
 
 #include "models/attention.h"
+#include "models/rms_norm.h"
+#include "models/swiglu.h"
 
 namespace muonlab {
 namespace {
@@ -22,11 +24,6 @@ void require_positive(const std::string& key, T value) {
     os << value << " must be > 0";
     fail(key, os.str());
   }
-}
-
-// x * rsqrt(mean(x^2) + eps) * gain over the last dim.  x (..., C), gain (C)
-torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& gain, double eps) {
-  return x * torch::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps) * gain;
 }
 
 // A plain module used only to hold parameters under a name (e.g. "attn", "mlp", "0").
@@ -177,9 +174,9 @@ torch::Tensor LlamaImpl::block_forward(const Block& b, const torch::Tensor& x) {
   torch::Tensor r = x + torch::linear(y, b.wo);                                   // (B, T, C)
 
   h = rms_norm(r, b.mlp_norm, eps);
-  torch::Tensor gate = torch::silu(torch::linear(h, b.w1));  // (B, T, F)
-  torch::Tensor up = torch::linear(h, b.w3);                 // (B, T, F)
-  return r + torch::linear(gate * up, b.w2);                 // (B, T, C)
+  torch::Tensor gate = torch::linear(h, b.w1);       // (B, T, F)
+  torch::Tensor up = torch::linear(h, b.w3);         // (B, T, F)
+  return r + torch::linear(swiglu(gate, up), b.w2);  // (B, T, C)
 }
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& idx) {

@@ -1,13 +1,15 @@
 // The single-pass AdamW kernel: a plain element loop the compiler vectorises, cloned for AVX-512,
 // AVX2 and the baseline ISA (the loader picks one per CPU), run over chunks by at::parallel_for.
-// This file is compiled with -ffp-contract=off and -fno-math-errno (CMakeLists.txt): no clone may
-// fuse a multiply and an add, and sqrt vectorises without an errno check.
+// This file is compiled with MUONLAB_KERNEL_FLAGS (CMakeLists.txt): no clone may fuse a multiply
+// and an add, and sqrt vectorises without an errno check.
 #include "optim/fused_adamw.h"
 
 #include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdint>
+
+#include "optim/isa_clones.h"
 
 namespace muonlab {
 namespace {
@@ -26,17 +28,6 @@ FloatCoefficients to_float(const AdamWCoefficients& c) {
           static_cast<float>(c.sqrt_bias_correction2),
           static_cast<float>(c.eps)};
 }
-
-// Run-time ISA clones on x86-64; not under AddressSanitizer, whose start-up the clones' resolver
-// would run before.
-#ifndef __has_feature
-#define __has_feature(x) 0
-#endif
-#if defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__) && !__has_feature(address_sanitizer)
-#define MUONLAB_ISA_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define MUONLAB_ISA_CLONES
-#endif
 
 // Elements [begin, end) of the update.
 MUONLAB_ISA_CLONES

@@ -3,19 +3,19 @@
 
 #include <cmath>
 
+#include "optim/sum_of_squares.h"
+
 namespace muonlab {
 
 double global_grad_norm(const std::vector<NamedParam>& params) {
   torch::NoGradGuard no_grad;
-  double sum_of_squares = 0;
+  double total = 0;
   for (const auto& named : params) {
     const torch::Tensor& grad = named.param.grad();
     if (!grad.defined()) continue;
-    const double norm =
-        at::linalg_vector_norm(grad, 2, c10::nullopt, false, torch::kDouble).item<double>();
-    sum_of_squares += norm * norm;
+    total += sum_of_squares(grad);
   }
-  return std::sqrt(sum_of_squares);
+  return std::sqrt(total);
 }
 
 double clip_grad_norm(const std::vector<NamedParam>& params, double max_norm) {

@@ -122,13 +122,8 @@ int64_t Optimizer::state_bytes() const {
 }
 
 void Optimizer::zero_grad() {
-  torch::NoGradGuard no_grad;
-  for (auto& group : groups_) {
-    for (auto& named : group.params) {
-      torch::Tensor grad = named.param.grad();
-      if (grad.defined()) grad.zero_();
-    }
-  }
+  for (auto& group : groups_)
+    for (auto& named : group.params) named.param.mutable_grad().reset();
 }
 
 void OptimizerSet::add(std::unique_ptr<Optimizer> optimizer) {

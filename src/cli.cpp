@@ -4,6 +4,7 @@
 #include <c10/util/Exception.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -148,6 +149,7 @@ options:
   --repeats N       timed repetitions per figure (default 5)
   --warmup N        untimed training steps before the timed ones (default 2)
   --step-only       only the training step, its GEMM peaks and memory
+  --profile [N]     also profile N training steps (default 1) per operator: self time, share, calls
   --json            print one JSON object instead of the text report (keys in the README)
 )";
 
@@ -348,6 +350,13 @@ int cmd_bench(const std::vector<std::string>& args) {
       json = true;
     } else if (a == "--step-only") {
       options.step_only = true;
+    } else if (a == "--profile") {
+      options.profile_steps = 1;
+      if (i + 1 < args.size() && !args[i + 1].empty() &&
+          std::isdigit(static_cast<unsigned char>(args[i + 1][0]))) {
+        options.profile_steps = static_cast<int>(parse_int(a, args[++i]));
+        if (options.profile_steps < 1) throw UsageError("--profile: must be at least 1 step");
+      }
     } else if (a == "--repeats") {
       options.repeats = static_cast<int>(parse_int(a, value_after(args, i)));
       if (options.repeats < 1) throw UsageError("--repeats: must be at least 1");

@@ -1,11 +1,14 @@
 // Tests for the spectral figures of a matrix and the gradient utilities (global norm, clipping,
 // non-finite lookup).
+#include <ATen/Parallel.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
 
 #include "optim/grad_clip.h"
 #include "optim/spectral.h"
+#include "optim/sum_of_squares.h"
 
 using namespace muonlab;
 
@@ -129,6 +132,26 @@ TEST_CASE("global grad norm of random gradients equals the concatenated norm", "
     flat.push_back(g.to(torch::kDouble));
   }
   CHECK(global_grad_norm(params) == Approx(torch::cat(flat).norm().item<double>()));
+}
+
+TEST_CASE("sum of squares accumulates in float64 and ignores the thread count", "[grad_clip]") {
+  torch::manual_seed(23);
+  // 300001 elements: several fixed chunks and a tail; a float32 sum would lose digits here.
+  torch::Tensor g = torch::randn({300001}) + 3;
+  const double exact = g.to(torch::kDouble).pow(2).sum().item<double>();
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  const double one = sum_of_squares(g);
+  at::set_num_threads(2);
+  const double two = sum_of_squares(g);
+  at::set_num_threads(threads);
+  CHECK(one == two);  // bit for bit
+  CHECK(std::abs(one - exact) <= 1e-12 * exact);
+  torch::Tensor strided = torch::randn({300, 200}).t();  // not contiguous: the LibTorch path
+  CHECK(sum_of_squares(strided) ==
+        Approx(strided.to(torch::kDouble).pow(2).sum().item<double>()).epsilon(1e-12));
+  g[12345] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(std::isnan(sum_of_squares(g)));
 }
 
 TEST_CASE("first_nonfinite_grad finds the first bad gradient", "[grad_clip]") {

@@ -18,6 +18,7 @@
 #include "optim/power_iteration.h"
 #include "optim/registry.h"
 #include "optim/spectral.h"
+#include "src/bench/op_profile.h"
 #include "src/bench/shape_peaks.h"
 #include "src/bench/step_bench.h"
 #include "src/runtime.h"
@@ -323,6 +324,43 @@ std::string step_text(const nlohmann::json& j, const ModelGemmPeaks& peaks) {
   return out;
 }
 
+// "autograd::engine::evaluate_function: MmBackward0" -> "backward MmBackward0".
+std::string short_op_name(const std::string& name) {
+  const std::string engine = "autograd::engine::evaluate_function: ";
+  if (name.rfind(engine, 0) == 0) return "backward " + name.substr(engine.size());
+  return name;
+}
+
+// The per-operator profile of `runs` training steps: the top rows as text, every row as JSON.
+std::string profile_section(TrainingStep& step, int runs, int top, nlohmann::json& out) {
+  const OpProfile profile = profile_ops([&] { step.run(); }, runs);
+  const double per_run = 1.0 / profile.runs;
+  double self_sum = 0;
+  out = {{"runs", profile.runs},
+         {"wall_s", profile.wall_s * per_run},
+         {"ops", nlohmann::json::array()}};
+  for (const OpProfileRow& r : profile.rows) {
+    self_sum += r.self_s;
+    out["ops"].push_back({{"name", r.name},
+                          {"calls", static_cast<double>(r.calls) * per_run},
+                          {"self_s", r.self_s * per_run},
+                          {"total_s", r.total_s * per_run}});
+  }
+  std::string text = line(
+      "where the time goes: %.1f ms per step (profiled, %d step%s); %.1f%% of it inside "
+      "operators; top %d by self time:",
+      1e3 * profile.wall_s * per_run, profile.runs, profile.runs == 1 ? "" : "s",
+      100 * self_sum / profile.wall_s, top);
+  text += line("  %9s %6s %7s  %s", "self ms", "share", "calls", "operator");
+  for (size_t i = 0; i < profile.rows.size() && static_cast<int>(i) < top; ++i) {
+    const OpProfileRow& r = profile.rows[i];
+    text +=
+        line("  %9.2f %5.1f%% %7.0f  %s", 1e3 * r.self_s * per_run, 100 * r.self_s / profile.wall_s,
+             static_cast<double>(r.calls) * per_run, short_op_name(r.name).c_str());
+  }
+  return text;
+}
+
 }  // namespace
 
 BenchReport run_bench(const RunConfig& cfg, const BenchOptions& options) {
@@ -342,13 +380,18 @@ BenchReport run_bench(const RunConfig& cfg, const BenchOptions& options) {
   j["model"] = model_json(cfg);
   progress("timing " + std::to_string(options.warmup) + " + " + std::to_string(options.repeats) +
            " training steps");
-  const StepTiming step =
-      time_training_step(cfg, *model, params, *optimizer, options.repeats, options.warmup);
+  TrainingStep training_step(cfg, *model, params, *optimizer);
+  const StepTiming step = time_training_step(training_step, options.repeats, options.warmup);
   const int64_t peak_rss = peak_resident_bytes();  // before the other sections allocate
   progress("timing the model's matmul shapes in fp32 and bf16");
   const ModelGemmPeaks peaks = measure_model_gemm_peaks(mc, cfg.train.batch_size, 3);
   add_step_json(j, cfg, step, peaks, peak_rss, optimizer->state_bytes());
   report.text = step_text(j, peaks);
+  if (options.profile_steps > 0) {
+    progress("profiling " + std::to_string(options.profile_steps) + " training step(s)");
+    report.text += "\n" + profile_section(training_step, options.profile_steps, options.profile_top,
+                                          j["profile"]);
+  }
   if (options.step_only) return report;
 
   const double fwd_bwd = step.forward_s + step.backward_s;

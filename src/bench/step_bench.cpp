@@ -53,42 +53,57 @@ class RandomShardFile {
 
 }  // namespace
 
-StepTiming time_training_step(const RunConfig& cfg, LlamaImpl& model,
-                              const std::vector<NamedParam>& params, OptimizerSet& optimizer,
-                              int repeats, int warmup) {
-  const auto& t = cfg.train;
-  const int64_t window = t.batch_size * (cfg.model.llama.seq_len + 1);
-  RandomShardFile shard_file(std::max<int64_t>(1 << 20, 8 * window), cfg.model.llama.vocab_size,
-                             static_cast<uint64_t>(cfg.seed));
-  auto shard = std::make_shared<const TokenShard>(shard_file.path());
-  BatchLoader loader(shard, cfg.model.llama.seq_len, t.batch_size, static_cast<uint64_t>(cfg.seed));
+struct TrainingStep::Data {
+  RandomShardFile shard_file;
+  BatchLoader loader;
   LoaderCursor cursor;
+  Data(const RunConfig& cfg, int64_t tokens)
+      : shard_file(tokens, cfg.model.llama.vocab_size, static_cast<uint64_t>(cfg.seed)),
+        loader(std::make_shared<const TokenShard>(shard_file.path()), cfg.model.llama.seq_len,
+               cfg.train.batch_size, static_cast<uint64_t>(cfg.seed)) {}
+};
 
+TrainingStep::TrainingStep(const RunConfig& cfg, LlamaImpl& model,
+                           const std::vector<NamedParam>& params, OptimizerSet& optimizer)
+    : cfg_(cfg), model_(model), params_(params), optimizer_(optimizer) {
+  const int64_t window = cfg.train.batch_size * (cfg.model.llama.seq_len + 1);
+  data_ = std::make_unique<Data>(cfg, std::max<int64_t>(1 << 20, 8 * window));
+}
+
+TrainingStep::~TrainingStep() = default;
+
+PhaseSeconds TrainingStep::run() {
+  PhaseSeconds s;
+  auto start = Clock::now();
+  Batch batch = data_->loader.next(data_->cursor, 1);
+  s.data = seconds_since(start);
+  start = Clock::now();
+  torch::Tensor loss = model_loss(model_, batch, cfg_.train.precision);
+  s.forward = seconds_since(start);
+  start = Clock::now();
+  loss.backward();
+  s.backward = seconds_since(start);
+  start = Clock::now();
+  clip_grad_norm(params_, cfg_.train.grad_clip);
+  optimizer_.step();
+  optimizer_.zero_grad();
+  s.optimizer = seconds_since(start);
+  return s;
+}
+
+StepTiming time_training_step(TrainingStep& step, int repeats, int warmup) {
   StepTiming timing;
   timing.repeats = repeats;
   timing.warmup = warmup;
   std::vector<double> data, forward, backward, update, total;
   for (int i = 0; i < warmup + repeats; ++i) {
-    auto start = Clock::now();
-    Batch batch = loader.next(cursor, 1);
-    const double d = seconds_since(start);
-    start = Clock::now();
-    torch::Tensor loss = model_loss(model, batch, t.precision);
-    const double f = seconds_since(start);
-    start = Clock::now();
-    loss.backward();
-    const double b = seconds_since(start);
-    start = Clock::now();
-    clip_grad_norm(params, t.grad_clip);
-    optimizer.step();
-    optimizer.zero_grad();
-    const double o = seconds_since(start);
+    const PhaseSeconds s = step.run();
     if (i < warmup) continue;
-    data.push_back(d);
-    forward.push_back(f);
-    backward.push_back(b);
-    update.push_back(o);
-    total.push_back(d + f + b + o);
+    data.push_back(s.data);
+    forward.push_back(s.forward);
+    backward.push_back(s.backward);
+    update.push_back(s.optimizer);
+    total.push_back(s.data + s.forward + s.backward + s.optimizer);
   }
   timing.step_s = median(total);
   timing.data_s = median(data);

@@ -5,6 +5,7 @@
 // and for the whole step. It trains the model it is given (the weights move), writes nothing but
 // the temporary shard (removed again) and does not evaluate or record spectra.
 #pragma once
+#include <memory>
 #include <string>
 
 #include "models/llama.h"
@@ -20,9 +21,32 @@ struct StepTiming {
   int warmup = 0;
 };
 
-// `params` are the model's parameters, as the optimizer was built over them.
-StepTiming time_training_step(const RunConfig& cfg, LlamaImpl& model,
-                              const std::vector<NamedParam>& params, OptimizerSet& optimizer,
-                              int repeats, int warmup);
+struct PhaseSeconds {
+  double data = 0, forward = 0, backward = 0, optimizer = 0;
+};
+
+// One training step at a time over a temporary random-token shard (removed on destruction).
+// `params` are the model's parameters, as the optimizer was built over them; all four must
+// outlive it.
+class TrainingStep {
+ public:
+  TrainingStep(const RunConfig& cfg, LlamaImpl& model, const std::vector<NamedParam>& params,
+               OptimizerSet& optimizer);
+  ~TrainingStep();
+  TrainingStep(const TrainingStep&) = delete;
+  TrainingStep& operator=(const TrainingStep&) = delete;
+  PhaseSeconds run();
+
+ private:
+  struct Data;
+  const RunConfig& cfg_;
+  LlamaImpl& model_;
+  const std::vector<NamedParam>& params_;
+  OptimizerSet& optimizer_;
+  std::unique_ptr<Data> data_;
+};
+
+// Medians of `repeats` runs of `step` after `warmup` untimed ones.
+StepTiming time_training_step(TrainingStep& step, int repeats, int warmup);
 
 }  // namespace muonlab
