@@ -1,24 +1,16 @@
-// Causal scaled-dot-product attention shim (LibTorch 1.13 has no fused kernel): explicit
-// scores, cached causal mask, softmax, weighted sum. Grouped-query heads share K/V without copies.
+// Causal scaled-dot-product attention (LibTorch 1.13 has no fused kernel): explicit scores, the
+// fused causal softmax (models/causal_softmax.h), weighted sum. Grouped-query heads share K/V
+// without copies.
 #include "models/attention.h"
 
 #include <cmath>
-#include <limits>
 #include <stdexcept>
 #include <string>
 
+#include "models/causal_softmax.h"
+
 namespace muonlab {
 namespace {
-
-// Upper-triangle (future positions) bool mask (T, T), cached per thread for the last T/device.
-torch::Tensor causal_mask(int64_t T, const torch::Device& device) {
-  thread_local torch::Tensor cached;
-  if (!cached.defined() || cached.size(0) != T || cached.device() != device) {
-    auto opts = torch::TensorOptions().dtype(torch::kBool).device(device);
-    cached = torch::ones({T, T}, opts).triu(1);
-  }
-  return cached;
-}
 
 void check_shapes(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
   if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) {
@@ -43,11 +35,10 @@ torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
   // Query heads h = kv * G + g share kv head `kv` (same as repeat_interleave of K/V by G):
   // fold the G query heads of a group into the row dimension instead of copying K/V.
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  torch::Tensor qg = (q * scale).reshape({B, Hkv, G * T, D});     // (B, Hkv, G*T, D)
+  torch::Tensor qg = q.reshape({B, Hkv, G * T, D});               // (B, Hkv, G*T, D)
   torch::Tensor scores = torch::matmul(qg, k.transpose(-2, -1));  // (B, Hkv, G*T, T)
-  scores = scores.view({B, Hkv, G, T, T});                        // (B, Hkv, G, T, T)
-  scores.masked_fill_(causal_mask(T, q.device()), -std::numeric_limits<double>::infinity());
-  torch::Tensor probs = torch::softmax(scores, -1).view({B, Hkv, G * T, T});
+  torch::Tensor probs =
+      causal_softmax(scores.view({B, Hkv, G, T, T}), scale).view({B, Hkv, G * T, T});
   torch::Tensor out = torch::matmul(probs, v);  // (B, Hkv, G*T, D)
   return out.view({B, H, T, D});
 }

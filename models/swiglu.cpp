@@ -1,6 +1,6 @@
 // Fused SwiGLU: element loops the compiler vectorises (cloned per ISA, compiled with
-// -ffp-contract=off like optim/fused_adamw.cpp), with an exp written out in plain arithmetic so
-// that it vectorises too, parallel over fixed chunks of elements.
+// MUONLAB_KERNEL_FLAGS) over the exp and bf16 conversions of models/kernel_math.h, parallel over
+// fixed chunks of elements.
 #include "models/swiglu.h"
 
 #include <ATen/Parallel.h>
@@ -9,53 +9,18 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
+#include "models/kernel_math.h"
 #include "optim/isa_clones.h"
 
 namespace muonlab {
 namespace {
 
-// e^x to about 2 ulp for x in [-87, 88] (clamped outside): x = n ln2 + r with |r| <= ln2/2,
-// e^r by its degree-6 Taylor polynomial, 2^n from the exponent bits. Branch-free, so it
-// vectorises: n = floor(x log2(e) + 1/2), taken by truncation after a positive offset.
-inline float exp_float(float x) {
-  x = x > 88.0f ? 88.0f : x;    // this form of the clamp vectorises to 8x faster code than
-  x = x < -87.0f ? -87.0f : x;  // std::min/std::max here (GCC 12, measured)
-  const int32_t n = static_cast<int32_t>(x * 1.44269504088896341f + 128.5f) - 128;
-  const float nf = static_cast<float>(n);
-  const float r = (x - nf * 0.693145751953125f) - nf * 1.428606765330187e-06f;
-  float p = 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  const int32_t bits = (n + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
-}
+using kernel::exp_float;
+using kernel::store;
+using kernel::to_float;
 
 inline float sigmoid(float a) { return 1.0f / (1.0f + exp_float(-a)); }
-
-// bfloat16 as its raw bits (uint16_t), converted without branches so the loops vectorise; the
-// rounding is to nearest even and NaN stays NaN, as c10::BFloat16's.
-inline float to_float(float v) { return v; }
-inline float to_float(uint16_t bits) {
-  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
-  float v;
-  std::memcpy(&v, &wide, sizeof v);
-  return v;
-}
-inline void store(float* out, float v) { *out = v; }
-inline void store(uint16_t* out, float v) {
-  uint32_t u;
-  std::memcpy(&u, &v, sizeof u);
-  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  *out = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
-}
 
 template <typename T>
 inline void forward_elements(const T* __restrict a, const T* __restrict b, T* __restrict y,
@@ -78,13 +43,31 @@ inline void backward_elements(const T* __restrict a, const T* __restrict b, cons
   }
 }
 
+constexpr int64_t kBlock = 512;  // elements per float buffer in the bf16 kernels
+
+inline void widen(const uint16_t* __restrict in, float* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = to_float(in[i]);
+}
+inline void narrow(const float* __restrict in, uint16_t* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) store(out + i, in[i]);
+}
+
 MUONLAB_ISA_CLONES
 void forward_f32(const float* a, const float* b, float* y, int64_t n) {
   forward_elements(a, b, y, n);
 }
 MUONLAB_ISA_CLONES
 void forward_bf16(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t n) {
-  forward_elements(a, b, y, n);
+  // Through float buffers a block at a time: each loop stays simple enough to vectorise well
+  // (measured 3-6x faster than converting inside one loop).
+  float af[kBlock], bf[kBlock], yf[kBlock];
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t m = std::min(kBlock, n - start);
+    widen(a + start, af, m);
+    widen(b + start, bf, m);
+    forward_elements(af, bf, yf, m);
+    narrow(yf, y + start, m);
+  }
 }
 MUONLAB_ISA_CLONES
 void backward_f32(const float* a, const float* b, const float* dy, float* da, float* db,
@@ -94,7 +77,16 @@ void backward_f32(const float* a, const float* b, const float* dy, float* da, fl
 MUONLAB_ISA_CLONES
 void backward_bf16(const uint16_t* a, const uint16_t* b, const uint16_t* dy, uint16_t* da,
                    uint16_t* db, int64_t n) {
-  backward_elements(a, b, dy, da, db, n);
+  float af[kBlock], bf[kBlock], gf[kBlock], daf[kBlock], dbf[kBlock];
+  for (int64_t start = 0; start < n; start += kBlock) {
+    const int64_t m = std::min(kBlock, n - start);
+    widen(a + start, af, m);
+    widen(b + start, bf, m);
+    widen(dy + start, gf, m);
+    backward_elements(af, bf, gf, daf, dbf, m);
+    narrow(daf, da + start, m);
+    narrow(dbf, db + start, m);
+  }
 }
 
 constexpr int64_t kGrain = 1 << 14;  // elements per parallel task

