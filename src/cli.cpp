@@ -4,7 +4,6 @@
 #include <c10/util/Exception.h>
 #include <unistd.h>
 
-#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -351,11 +350,15 @@ int cmd_bench(const std::vector<std::string>& args) {
     } else if (a == "--step-only") {
       options.step_only = true;
     } else if (a == "--profile") {
+      // An optional step count: the next argument when it is all digits (a config such as
+      // 125m.yaml stays the config).
       options.profile_steps = 1;
-      if (i + 1 < args.size() && !args[i + 1].empty() &&
-          std::isdigit(static_cast<unsigned char>(args[i + 1][0]))) {
-        options.profile_steps = static_cast<int>(parse_int(a, args[++i]));
-        if (options.profile_steps < 1) throw UsageError("--profile: must be at least 1 step");
+      const bool count_follows = i + 1 < args.size() && !args[i + 1].empty() &&
+                                 args[i + 1].find_first_not_of("0123456789") == std::string::npos;
+      if (count_follows) {
+        const int64_t steps = parse_int(a, args[++i]);
+        if (steps < 1 || steps > 1000) throw UsageError("--profile: steps must be in [1, 1000]");
+        options.profile_steps = static_cast<int>(steps);
       }
     } else if (a == "--repeats") {
       options.repeats = static_cast<int>(parse_int(a, value_after(args, i)));

@@ -357,3 +357,39 @@ TEST_CASE("bench --json prints one object with the step's split, peaks and memor
   CHECK_THAT(names, Catch::Matchers::VectorContains(std::string("wk/wv")));
   CHECK_FALSE(j.contains("optimizers"));  // --step-only
 }
+
+TEST_CASE("bench --profile lists the step's operators by self time") {
+  const std::string bench = std::string(MUONLAB_BINARY) + " bench " +
+                            muonlab::test::source_path("configs/tiny.yaml") +
+                            " --step-only --repeats 1 --warmup 1 --set threads=2";
+  auto r = muonlab::test::run_shell("(" + bench + " --profile 2 --json 2>/dev/null)");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const nlohmann::json p = nlohmann::json::parse(r.output)["profile"];
+  CHECK(p["runs"] == 2);
+  double self = 0, previous = 1e300;
+  std::vector<std::string> names;
+  for (const auto& op : p["ops"]) {
+    const double s = op["self_s"];
+    CHECK(s <= previous);  // largest first
+    CHECK(op["total_s"].get<double>() >= 0);
+    previous = s;
+    self += s;
+    names.push_back(op["name"]);
+  }
+  CHECK_THAT(names, Catch::Matchers::VectorContains(std::string("aten::mm")));  // the projections
+  CHECK(self > 0);
+  CHECK(self <= p["wall_s"].get<double>() * 1.01);  // self times partition, never exceed, the step
+  // The text report, and a config name starting with a digit is not taken as the step count.
+  r = muonlab::test::run_shell("(d=$(mktemp -d) && cp " +
+                               muonlab::test::source_path("configs/tiny.yaml") +
+                               " $d/125m.yaml && cd $d && " + std::string(MUONLAB_BINARY) +
+                               " bench --profile 125m.yaml --step-only --repeats 1 --warmup 0" +
+                               " --set threads=2 2>&1; s=$?; rm -rf $d; exit $s)");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Contains("where the time goes") && Catch::Contains("aten::mm"));
+  r = muonlab::test::run_shell("(" + std::string(MUONLAB_BINARY) +
+                               " bench --profile 0 configs/tiny.yaml 2>&1)");
+  CHECK(r.exit_code != 0);
+  CHECK_THAT(r.output, Catch::Contains("--profile: steps must be in [1, 1000]"));
+}

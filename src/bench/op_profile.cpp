@@ -30,13 +30,14 @@ thread_local std::map<std::string, Totals>* totals = nullptr;
 thread_local std::map<std::string, int>* open_calls = nullptr;
 
 std::unique_ptr<at::ObserverContext> on_enter(const at::RecordFunction& fn) {
+  if (totals == nullptr) return nullptr;  // a thread other than the profiling one
   frames.push_back({Clock::now(), 0});
   (*open_calls)[fn.name()] += 1;
   return nullptr;
 }
 
 void on_exit(const at::RecordFunction& fn, at::ObserverContext*) {
-  if (frames.empty()) return;  // entered before the profile began
+  if (totals == nullptr || frames.empty()) return;  // another thread, or entered before the start
   const Frame frame = frames.back();
   frames.pop_back();
   const double elapsed = std::chrono::duration<double>(Clock::now() - frame.start).count();
