@@ -1,13 +1,15 @@
-// Causal scaled-dot-product attention (LibTorch 1.13 has no fused kernel): explicit scores, the
-// fused causal softmax (models/causal_softmax.h), weighted sum. Grouped-query heads share K/V
-// without copies.
+// Causal scaled-dot-product attention (LibTorch 1.13 has no fused kernel): float32 on the CPU goes
+// to the blocked kernel (models/kernels/blocked_attention.h); anything else takes explicit scores,
+// the fused causal softmax (models/kernels/causal_softmax.h) and the weighted sum. Grouped-query
+// heads share K/V without copies on both paths.
 #include "models/attention.h"
 
 #include <cmath>
 #include <stdexcept>
 #include <string>
 
-#include "models/causal_softmax.h"
+#include "models/kernels/blocked_attention.h"
+#include "models/kernels/causal_softmax.h"
 
 namespace muonlab {
 namespace {
@@ -29,6 +31,13 @@ void check_shapes(const torch::Tensor& q, const torch::Tensor& k, const torch::T
 
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v) {
+  check_shapes(q, k, v);
+  if (blocked_attention_applies(q, k, v)) return blocked_causal_attention(q, k, v);
+  return causal_attention_tensor_ops(q, k, v);
+}
+
+torch::Tensor causal_attention_tensor_ops(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v) {
   check_shapes(q, k, v);
   const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
   const int64_t Hkv = k.size(1), G = H / Hkv;

@@ -9,4 +9,9 @@ namespace muonlab {
 torch::Tensor causal_attention(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v);
 
+// The same without the blocked kernel: batched products over the full T x T scores and the fused
+// causal softmax. What non-float32 tensors take; tests and benchmarks compare against it.
+torch::Tensor causal_attention_tensor_ops(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v);
+
 }  // namespace muonlab

@@ -7,8 +7,8 @@
 #include <stdexcept>
 
 #include "models/attention.h"
-#include "models/rms_norm.h"
-#include "models/swiglu.h"
+#include "models/kernels/rms_norm.h"
+#include "models/kernels/swiglu.h"
 
 namespace muonlab {
 namespace {

@@ -1,9 +1,13 @@
 // Rotary position embedding: builds the cos/sin tables once and rotates query/key tensors in the
-// half-rotation layout (first half of the head dim paired with the second half).
+// half-rotation layout (first half of the head dim paired with the second half): float32 and
+// bfloat16 4-D tensors through the fused kernel (models/kernels/fused_rope.h), others by tensor
+// ops.
 #include "models/rope.h"
 
 #include <stdexcept>
 #include <string>
+
+#include "models/kernels/fused_rope.h"
 
 namespace muonlab {
 
@@ -26,7 +30,7 @@ Rope::Rope(int64_t head_dim, int64_t max_seq_len, double theta) {
   sin_ = sin64_.to(torch::kFloat32);
 }
 
-torch::Tensor Rope::apply(const torch::Tensor& x) const {
+void Rope::check_shape(const torch::Tensor& x) const {
   if (!cos_.defined()) throw std::logic_error("rope: apply called on a default-constructed Rope");
   const int64_t T = x.size(-2);
   const int64_t D = x.size(-1);
@@ -39,6 +43,18 @@ torch::Tensor Rope::apply(const torch::Tensor& x) const {
                                 " does not match the table (" + std::to_string(2 * cos_.size(1)) +
                                 ")");
   }
+}
+
+torch::Tensor Rope::apply(const torch::Tensor& x) const {
+  check_shape(x);
+  if (fused_rope_applies(x)) return fused_rope(x, cos_, sin_);
+  return apply_tensor_ops(x);
+}
+
+torch::Tensor Rope::apply_tensor_ops(const torch::Tensor& x) const {
+  check_shape(x);
+  const int64_t T = x.size(-2);
+  const int64_t D = x.size(-1);
   const bool is_double = x.scalar_type() == torch::kFloat64;
   const torch::Tensor& cos_table = is_double ? cos64_ : cos_;
   const torch::Tensor& sin_table = is_double ? sin64_ : sin_;

@@ -11,9 +11,12 @@ class Rope {
   Rope(int64_t head_dim, int64_t max_seq_len, double theta);
   // x (B, H, T, D) -> x rotated by position; T <= max_seq_len.
   torch::Tensor apply(const torch::Tensor& x) const;
+  // The same by narrow, multiply and cat (what float64 takes; tests compare the fused kernel).
+  torch::Tensor apply_tensor_ops(const torch::Tensor& x) const;
 
  private:
-  torch::Tensor cos_, sin_;      // (max_seq_len, D/2) float32, the hot-path dtype
+  void check_shape(const torch::Tensor& x) const;  // throws std::invalid_argument
+  torch::Tensor cos_, sin_;                        // (max_seq_len, D/2) float32, the hot-path dtype
   torch::Tensor cos64_, sin64_;  // (max_seq_len, D/2) float64, for double-precision models
 };
 

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "optim/fused_adamw.h"
+#include "optim/kernels/fused_adamw.h"
 
 namespace muonlab {
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "optim/sum_of_squares.h"
+#include "optim/kernels/sum_of_squares.h"
 
 namespace muonlab {
 

@@ -1,10 +1,13 @@
 // Newton-Schulz orthogonalisation: coefficient schedules (Keller, Polar Express) and the batched
 // quintic iteration. The Frobenius normalisation is always done in fp32 (also in bf16 mode) and
 // only then cast to the iteration dtype: it avoids bf16 rounding in the norm and never aliases or
-// modifies the caller's tensor.
+// modifies the caller's tensor. bf16 products go through optim/kernels/bf16_matmul.h (fast on every
+// CPU).
 #include "optim/newton_schulz.h"
 
 #include <stdexcept>
+
+#include "optim/kernels/bf16_matmul.h"
 
 namespace muonlab {
 
@@ -25,9 +28,9 @@ torch::Tensor transpose_last2(const torch::Tensor& x) { return x.transpose(-2, -
 // One quintic step: X <- a X + (b A + c A A) X with A = X X^T.
 torch::Tensor quintic_step(const torch::Tensor& x, const QuinticCoefficients& abc) {
   const auto [a, b, c] = abc;
-  torch::Tensor gram = torch::matmul(x, transpose_last2(x));
-  torch::Tensor poly = torch::matmul(gram, gram).mul_(c).add_(gram, b);
-  return torch::matmul(poly, x).add_(x, a);
+  torch::Tensor gram = bf16_matmul(x, transpose_last2(x));
+  torch::Tensor poly = bf16_matmul(gram, gram).mul_(c).add_(gram, b);
+  return bf16_matmul(poly, x).add_(x, a);
 }
 
 }  // namespace

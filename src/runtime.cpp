@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "optim/kernels/bf16_matmul.h"
 #include "src/blas_autotune.h"
 
 namespace muonlab {
@@ -80,6 +81,13 @@ std::string onednn_isa() {
     default:
       return "isa " + std::to_string(isa());
   }
+}
+
+std::string bf16_matmul_warning() {
+  if (has_native_bf16_matmul()) return "";
+  return "bf16 matmuls have no fast kernel on this CPU (no AVX-512, so LibTorch bypasses oneDNN "
+         "and runs its scalar reference GEMM, tens of times slower than fp32; `muonlab bench` "
+         "measures both): use train.precision: fp32 here (Muon's bf16 Newton-Schulz is unaffected)";
 }
 
 std::string runtime_summary() {

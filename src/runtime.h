@@ -20,6 +20,10 @@ BlasInfo detect_blas();
 // The instruction set oneDNN (bf16 matmuls) uses here, e.g. "avx512_core_amx"; "" when oneDNN's
 // library is not loaded.
 std::string onednn_isa();
+// "" when LibTorch runs bfloat16 matmuls through oneDNN on this CPU (LibTorch 1.13 asks for
+// AVX-512 F/BW/DQ/VL); otherwise a one-line warning that they fall back to its scalar reference
+// kernel, tens of times slower than float32, and what to do.
+std::string bf16_matmul_warning();
 // The most memory this process has held resident so far (getrusage's ru_maxrss), in bytes.
 int64_t peak_resident_bytes();
 // The fields records share about where they computed: threads, blas, blas_kernel, onednn_isa,

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "optim/adamw.h"
-#include "optim/fused_adamw.h"
+#include "optim/kernels/fused_adamw.h"
 #include "tests/optimizer_fixture.h"
 
 using namespace muonlab;

@@ -320,6 +320,23 @@ TEST_CASE("bench times the training step, every optimizer and Newton-Schulz per 
   CHECK(bad.exit_code != 0);
 }
 
+TEST_CASE("bf16 on a CPU without AVX-512 warns that fp32 is the faster choice") {
+  auto r = run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") +
+                       " --step-only --repeats 1 --warmup 0 --set threads=2" +
+                       " --set train.precision=bf16");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  CHECK((r.output.find("bf16 matmuls have no fast kernel on this CPU") != std::string::npos) ==
+        !avx512);
+  auto fp32 = run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") +
+                          " --step-only --repeats 1 --warmup 0 --set threads=2");
+  CHECK(fp32.exit_code == 0);
+  CHECK(fp32.output.find("no fast kernel") == std::string::npos);
+}
+
 TEST_CASE("bench --json prints one object with the step's split, peaks and memory") {
   // Progress lines go to stderr; stdout must be the JSON object alone.
   auto r = muonlab::test::run_shell("(" + std::string(MUONLAB_BINARY) + " bench " +

@@ -1,16 +1,20 @@
-// The fused model kernels against their tensor-op references: values and gradients in float32
-// and bfloat16, odd sizes, and the same numbers for one and two threads.
+// The fused model kernels (RMSNorm, SwiGLU, causal softmax, RoPE) against their tensor-op
+// references: values and gradients in float32 and bfloat16, odd sizes, and the same numbers for one
+// and two threads.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 
-#include "models/causal_softmax.h"
-#include "models/rms_norm.h"
-#include "models/swiglu.h"
+#include "models/kernels/causal_softmax.h"
+#include "models/kernels/rms_norm.h"
+#include "models/kernels/swiglu.h"
+#include "models/rope.h"
+#include "tests/test_util.h"
 
 using namespace muonlab;
+using muonlab::test::with_threads;
 
 namespace {
 
@@ -123,12 +127,8 @@ TEST_CASE("fused RMSNorm gives the same bits for one and two threads", "[fused][
   torch::Tensor x = torch::randn({4, 100, 96});
   torch::Tensor gain = torch::rand({96}) + 0.5;
   torch::Tensor w = torch::randn({4, 100, 96});
-  const int threads = at::get_num_threads();
-  at::set_num_threads(1);
-  NormResult one = fused(x, gain, w);
-  at::set_num_threads(2);
-  NormResult two = fused(x, gain, w);
-  at::set_num_threads(threads);
+  auto run = [&] { return fused(x, gain, w); };
+  NormResult one = with_threads(1, run), two = with_threads(2, run);
   CHECK(torch::equal(one.y, two.y));
   CHECK(torch::equal(one.dx, two.dx));
   CHECK(torch::equal(one.dgain, two.dgain));
@@ -191,12 +191,8 @@ TEST_CASE("fused SwiGLU in bfloat16 is within bf16 rounding of the float32 resul
 TEST_CASE("fused SwiGLU gives the same bits for one and two threads", "[fused][swiglu]") {
   torch::manual_seed(8);
   torch::Tensor a = torch::randn({100000}), b = torch::randn({100000}), w = torch::randn({100000});
-  const int threads = at::get_num_threads();
-  at::set_num_threads(1);
-  SwigluResult one = run_swiglu(swiglu, a, b, w);
-  at::set_num_threads(2);
-  SwigluResult two = run_swiglu(swiglu, a, b, w);
-  at::set_num_threads(threads);
+  auto run = [&] { return run_swiglu(swiglu, a, b, w); };
+  SwigluResult one = with_threads(1, run), two = with_threads(2, run);
   CHECK(torch::equal(one.y, two.y));
   CHECK(torch::equal(one.da, two.da));
 }
@@ -259,12 +255,70 @@ TEST_CASE("fused causal softmax is one autograd node and thread-count invariant"
   torch::Tensor p = causal_softmax(sg, 0.5);
   REQUIRE(p.grad_fn());
   CHECK_THAT(p.grad_fn()->name(), Catch::Contains("CausalSoftmax"));
-  const int threads = at::get_num_threads();
-  at::set_num_threads(1);
-  SoftmaxResult one = run_softmax(causal_softmax, scores, 0.5, w);
-  at::set_num_threads(2);
-  SoftmaxResult two = run_softmax(causal_softmax, scores, 0.5, w);
-  at::set_num_threads(threads);
+  auto run = [&] { return run_softmax(causal_softmax, scores, 0.5, w); };
+  SoftmaxResult one = with_threads(1, run), two = with_threads(2, run);
   CHECK(torch::equal(one.p, two.p));
   CHECK(torch::equal(one.ds, two.ds));
+}
+
+namespace {
+
+struct RopeResult {
+  torch::Tensor y, dx;
+};
+
+// y = f(x) and the gradient of sum(y * weights).
+template <typename F>
+RopeResult run_rope(F f, const torch::Tensor& x0, const torch::Tensor& weights) {
+  torch::Tensor x = x0.detach().clone().requires_grad_(true);
+  torch::Tensor y = f(x);
+  (y.to(torch::kFloat) * weights).sum().backward();
+  return {y.detach(), x.grad()};
+}
+
+}  // namespace
+
+TEST_CASE("fused RoPE equals the tensor-op rotation bit for bit in float32", "[fused][rope]") {
+  torch::manual_seed(31);
+  const Rope rope(16, 40, 10000.0);
+  // Contiguous, and the model's (B, T, H, D) projection seen as (B, H, T, D); T below the table.
+  for (const torch::Tensor& x :
+       {torch::randn({2, 3, 40, 16}) * 3, torch::randn({2, 33, 3, 16}).transpose(1, 2)}) {
+    torch::Tensor w = torch::randn(x.sizes());
+    RopeResult fused = run_rope([&](const torch::Tensor& t) { return rope.apply(t); }, x, w);
+    RopeResult ops =
+        run_rope([&](const torch::Tensor& t) { return rope.apply_tensor_ops(t); }, x, w);
+    CHECK(torch::equal(fused.y, ops.y));
+    CHECK(torch::equal(fused.dx, ops.dx));
+    // The output keeps the input's layout, so neither direction copies.
+    CHECK(fused.y.strides() == x.strides());
+  }
+  torch::Tensor x = torch::randn({1, 2, 8, 16}).requires_grad_(true);
+  CHECK_THAT(rope.apply(x).grad_fn()->name(), Catch::Contains("FusedRope"));
+  CHECK_THROWS_AS(rope.apply(torch::randn({1, 1, 41, 16})), std::invalid_argument);
+  CHECK_THROWS_AS(rope.apply(torch::randn({1, 1, 8, 12})), std::invalid_argument);
+}
+
+TEST_CASE("fused RoPE in bfloat16 is within bf16 rounding of float32", "[fused][rope]") {
+  torch::manual_seed(32);
+  const Rope rope(32, 64, 10000.0);
+  torch::Tensor x = (torch::randn({2, 4, 64, 32}) * 2).to(torch::kBFloat16);
+  torch::Tensor w = torch::randn({2, 4, 64, 32});
+  RopeResult fused = run_rope([&](const torch::Tensor& t) { return rope.apply(t); }, x, w);
+  RopeResult exact = run_rope([&](const torch::Tensor& t) { return rope.apply_tensor_ops(t); },
+                              x.to(torch::kFloat), w);
+  CHECK(fused.y.scalar_type() == torch::kBFloat16);
+  CHECK(max_abs_diff(fused.y, exact.y) <= max_abs(exact.y) / 256);
+  CHECK(max_abs_diff(fused.dx, exact.dx) <= max_abs(exact.dx) / 128);
+}
+
+TEST_CASE("fused RoPE gives the same bits for one and two threads", "[fused][rope]") {
+  torch::manual_seed(33);
+  const Rope rope(8, 100, 500.0);
+  torch::Tensor x = torch::randn({3, 5, 100, 8}), w = torch::randn({3, 5, 100, 8});
+  auto f = [&](const torch::Tensor& t) { return rope.apply(t); };
+  auto run = [&] { return run_rope(f, x, w); };
+  RopeResult one = with_threads(1, run), two = with_threads(2, run);
+  CHECK(torch::equal(one.y, two.y));
+  CHECK(torch::equal(one.dx, two.dx));
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "optim/kernels/bf16_matmul.h"
 #include "optim/muon.h"
 #include "optim/newton_schulz.h"
 #include "optim/registry.h"
@@ -42,6 +43,24 @@ torch::Tensor reference_ns5(torch::Tensor u) {
 }
 
 }  // namespace
+
+TEST_CASE("bf16 products are fp32 products of the bf16 inputs rounded once", "[muon]") {
+  torch::manual_seed(3);
+  // A (batched) Gram product as Newton-Schulz forms it, and a plain one.
+  torch::Tensor x = torch::randn({3, 40, 96}).to(torch::kBFloat16);
+  torch::Tensor y = torch::randn({96, 24}).to(torch::kBFloat16);
+  for (const auto& [a, b] : {std::pair{x, x.transpose(-2, -1)}, std::pair{x, y}}) {
+    torch::Tensor got = bf16_matmul(a, b);
+    torch::Tensor exact = torch::matmul(a.to(torch::kDouble), b.to(torch::kDouble));
+    CHECK(got.scalar_type() == torch::kBFloat16);
+    CHECK(got.sizes() == exact.sizes());
+    // One rounding to bf16 (relative 2^-9) plus fp32 accumulation: far below bf16's step.
+    const double err =
+        (got.to(torch::kDouble) - exact).abs().div(exact.abs().clamp_min(1)).max().item<double>();
+    CHECK(err <= 1.0 / 256);
+  }
+  CHECK(bf16_matmul(torch::ones({2, 3}), torch::ones({3, 2})).scalar_type() == torch::kFloat);
+}
 
 TEST_CASE("Newton-Schulz lands singular values in the Keller band", "[muon]") {
   torch::manual_seed(1);

@@ -1,12 +1,12 @@
-// Tests for the power-iteration sigma_max (optim/power_iteration.h) against full SVDs in fp64:
-// accuracy, the a-posteriori error bound, warm starts, determinism and the cheap spectrum.
+// Tests for the power-iteration sigma_max (optim/spectral/power_iteration.h) against full SVDs in
+// fp64: accuracy, the a-posteriori error bound, warm starts, determinism and the cheap spectrum.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "optim/power_iteration.h"
-#include "optim/spectral.h"
+#include "optim/spectral/power_iteration.h"
+#include "optim/spectral/spectral.h"
 
 using namespace muonlab;
 

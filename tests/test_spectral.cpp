@@ -7,8 +7,8 @@
 #include <limits>
 
 #include "optim/grad_clip.h"
-#include "optim/spectral.h"
-#include "optim/sum_of_squares.h"
+#include "optim/kernels/sum_of_squares.h"
+#include "optim/spectral/spectral.h"
 
 using namespace muonlab;
 

@@ -15,9 +15,9 @@
 
 #include "optim/adamw.h"
 #include "optim/newton_schulz.h"
-#include "optim/power_iteration.h"
 #include "optim/registry.h"
-#include "optim/spectral.h"
+#include "optim/spectral/power_iteration.h"
+#include "optim/spectral/spectral.h"
 #include "src/bench/op_profile.h"
 #include "src/bench/shape_peaks.h"
 #include "src/bench/step_bench.h"
@@ -378,6 +378,8 @@ BenchReport run_bench(const RunConfig& cfg, const BenchOptions& options) {
   nlohmann::json& j = report.json;
   j = runtime_json(cfg);
   j["model"] = model_json(cfg);
+  if (cfg.train.precision == "bf16" && !bf16_matmul_warning().empty())
+    progress("warning: " + bf16_matmul_warning());
   progress("timing " + std::to_string(options.warmup) + " + " + std::to_string(options.repeats) +
            " training steps");
   TrainingStep training_step(cfg, *model, params, *optimizer);

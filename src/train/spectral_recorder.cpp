@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "optim/power_iteration.h"
+#include "optim/spectral/power_iteration.h"
 
 namespace muonlab {
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "optim/optimizer.h"
-#include "optim/spectral.h"
+#include "optim/spectral/spectral.h"
 
 namespace muonlab {
 

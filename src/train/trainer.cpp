@@ -351,6 +351,8 @@ TrainSummary Trainer::run() {
     log_->warn(
         "LibTorch is using the reference BLAS (about 15x slower); install "
         "libopenblas0-openmp (tools/setup.sh does)");
+  if (cfg_.train.precision == "bf16" && !bf16_matmul_warning().empty())
+    log_->warn("{}", bf16_matmul_warning());
   log_->info("resolved config:\n{}", cfg_.resolved_yaml);
   build_model_and_optimizer();
   int64_t resumed_at = resume_if_asked();

@@ -2,14 +2,14 @@
 // AVX2 and the baseline ISA (the loader picks one per CPU), run over chunks by at::parallel_for.
 // This file is compiled with MUONLAB_KERNEL_FLAGS (CMakeLists.txt): no clone may fuse a multiply
 // and an add, and sqrt vectorises without an errno check.
-#include "optim/fused_adamw.h"
+#include "optim/kernels/fused_adamw.h"
 
 #include <ATen/Parallel.h>
 
 #include <cmath>
 #include <cstdint>
 
-#include "optim/isa_clones.h"
+#include "optim/kernels/isa_clones.h"
 
 namespace muonlab {
 namespace {

@@ -1,17 +1,18 @@
 // Fused SwiGLU: element loops the compiler vectorises (cloned per ISA, compiled with
-// MUONLAB_KERNEL_FLAGS) over the exp and bf16 conversions of models/kernel_math.h, parallel over
-// fixed chunks of elements.
-#include "models/swiglu.h"
+// MUONLAB_KERNEL_FLAGS) over the exp and bf16 conversions of models/kernels/kernel_math.h, parallel
+// over fixed chunks of elements.
+#include "models/kernels/swiglu.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/util/BFloat16.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cstdint>
 
-#include "models/kernel_math.h"
-#include "optim/isa_clones.h"
+#include "models/kernels/kernel_math.h"
+#include "optim/kernels/isa_clones.h"
 
 namespace muonlab {
 namespace {
@@ -102,6 +103,7 @@ class SwigluFunction : public torch::autograd::Function<SwigluFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& a_in,
                                const torch::Tensor& b_in) {
+    RECORD_FUNCTION("muonlab::swiglu", std::vector<c10::IValue>());  // named in profiles
     const torch::Tensor a = a_in.contiguous(), b = b_in.contiguous();
     torch::Tensor y = torch::empty_like(a);
     const int64_t n = a.numel();

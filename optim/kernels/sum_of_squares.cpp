@@ -1,6 +1,7 @@
 // Chunked float64 sum of squares: a lane loop the compiler vectorises (cloned per ISA, compiled
-// with -ffp-contract=off like optim/fused_adamw.cpp), chunks in parallel, partials added in order.
-#include "optim/sum_of_squares.h"
+// with -ffp-contract=off like optim/kernels/fused_adamw.cpp), chunks in parallel, partials added in
+// order.
+#include "optim/kernels/sum_of_squares.h"
 
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
@@ -8,7 +9,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "optim/isa_clones.h"
+#include "optim/kernels/isa_clones.h"
 
 namespace muonlab {
 namespace {

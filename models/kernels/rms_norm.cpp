@@ -1,13 +1,15 @@
-// Fused RMSNorm: row loops the compiler vectorises (cloned per ISA like optim/fused_adamw.cpp and
-// compiled with -ffp-contract=off, so every clone rounds the same), parallel over rows.
-#include "models/rms_norm.h"
+// Fused RMSNorm: row loops the compiler vectorises (cloned per ISA like
+// optim/kernels/fused_adamw.cpp and compiled with -ffp-contract=off, so every clone rounds the
+// same), parallel over rows.
+#include "models/kernels/rms_norm.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 
-#include "optim/isa_clones.h"
+#include "optim/kernels/isa_clones.h"
 
 namespace muonlab {
 namespace {
@@ -80,6 +82,7 @@ class RmsNormFunction : public torch::autograd::Function<RmsNormFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
                                const torch::Tensor& gain, double eps) {
+    RECORD_FUNCTION("muonlab::rms_norm", std::vector<c10::IValue>());  // named in profiles
     const torch::Tensor x32 = x.to(torch::kFloat).contiguous();
     const torch::Tensor g32 = gain.to(torch::kFloat).contiguous();
     const int64_t C = x.size(-1), rows = x32.numel() / C;

@@ -1,5 +1,5 @@
 // Spectral figures of a matrix from its singular values (fp64 for small matrices, fp32 above).
-#include "optim/spectral.h"
+#include "optim/spectral/spectral.h"
 
 #include <algorithm>
 #include <cmath>

@@ -5,12 +5,12 @@
 // residual. Lanczos matters: freshly initialised weights have no gap at the top of their
 // spectrum, where plain power iteration needs hundreds of products and Lanczos tens.
 // It does not compute the rest of the spectrum (effective rank and condition number need every
-// singular value: see optim/spectral.h), does not keep the warm-start vectors (the caller owns
-// them) and does not decide when to measure.
+// singular value: see optim/spectral/spectral.h), does not keep the warm-start vectors (the caller
+// owns them) and does not decide when to measure.
 #pragma once
 #include <torch/torch.h>
 
-#include "optim/spectral.h"
+#include "optim/spectral/spectral.h"
 
 namespace muonlab {
 

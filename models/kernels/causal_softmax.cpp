@@ -1,17 +1,18 @@
 // Fused causal softmax: per-row loops the compiler vectorises (cloned per ISA, compiled with
-// MUONLAB_KERNEL_FLAGS) over the exp and bf16 conversions of models/kernel_math.h, rows in
+// MUONLAB_KERNEL_FLAGS) over the exp and bf16 conversions of models/kernels/kernel_math.h, rows in
 // parallel.
-#include "models/causal_softmax.h"
+#include "models/kernels/causal_softmax.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/util/BFloat16.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <cstdint>
 #include <limits>
 
-#include "models/kernel_math.h"
-#include "optim/isa_clones.h"
+#include "models/kernels/kernel_math.h"
+#include "optim/kernels/isa_clones.h"
 
 namespace muonlab {
 namespace {
@@ -97,6 +98,28 @@ void backward_rows_bf16(const uint16_t* p, const uint16_t* dp, uint16_t* ds, int
     backward_row(p + r * T, dp + r * T, ds + r * T, r % T + 1, T, scale);
 }
 
+}  // namespace
+
+// Rows of one block of the blocked attention: row r is query position first_query + r.
+MUONLAB_ISA_CLONES
+void causal_softmax_block(const float* scores, int64_t ld_scores, float* probs, int64_t ld_probs,
+                          int64_t rows, int64_t first_query, int64_t width, float scale,
+                          float* scratch) {
+  for (int64_t r = 0; r < rows; ++r)
+    forward_row(scores + r * ld_scores, probs + r * ld_probs, scratch, first_query + r + 1, width,
+                scale);
+}
+MUONLAB_ISA_CLONES
+void causal_softmax_block_backward(const float* probs, int64_t ld_probs, const float* dprobs,
+                                   int64_t ld_dprobs, float* dscores, int64_t ld_dscores,
+                                   int64_t rows, int64_t first_query, int64_t width, float scale) {
+  for (int64_t r = 0; r < rows; ++r)
+    backward_row(probs + r * ld_probs, dprobs + r * ld_dprobs, dscores + r * ld_dscores,
+                 first_query + r + 1, width, scale);
+}
+
+namespace {
+
 uint16_t* bits(const torch::Tensor& bf16) {
   return reinterpret_cast<uint16_t*>(bf16.data_ptr<c10::BFloat16>());
 }
@@ -109,6 +132,7 @@ using torch::autograd::variable_list;
 class CausalSoftmaxFunction : public torch::autograd::Function<CausalSoftmaxFunction> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& scores_in, double scale) {
+    RECORD_FUNCTION("muonlab::causal_softmax", std::vector<c10::IValue>());  // named in profiles
     const torch::Tensor scores = scores_in.contiguous();
     const int64_t T = scores.size(-1), rows = scores.numel() / T;
     const float s = static_cast<float>(scale);

@@ -1,6 +1,6 @@
 // Power iteration on W^T W for sigma_max, accelerated by Lanczos (restarted, fully
 // reorthogonalised), with a residual error bound and a warm start.
-#include "optim/power_iteration.h"
+#include "optim/spectral/power_iteration.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
