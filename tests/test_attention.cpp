@@ -93,7 +93,8 @@ TEST_CASE("blocked attention takes the model's strided views and is what float32
   torch::Tensor q = torch::randn({B, T, H, D}).transpose(1, 2);
   torch::Tensor k = torch::randn({B, T, Hkv, D}).transpose(1, 2);
   torch::Tensor v = torch::randn({B, T, Hkv, D}).transpose(1, 2);
-  torch::Tensor w = torch::randn({B, H, T, D});
+  // The incoming gradient too, as the head merge's backward hands it over.
+  torch::Tensor w = torch::randn({B, T, H, D}).transpose(1, 2);
   AttentionResult blocked = run_attention(causal_attention, q, k, v, w);
   AttentionResult exact = run_attention(masked_reference, q, k, v, w);
   check_close(blocked, exact, 2e-6);

@@ -326,9 +326,13 @@ TEST_CASE("bf16 on a CPU without AVX-512 warns that fp32 is the faster choice") 
                        " --set train.precision=bf16");
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
+#if defined(__x86_64__)
   __builtin_cpu_init();
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  const bool avx512 = false;
+#endif
   CHECK((r.output.find("bf16 matmuls have no fast kernel on this CPU") != std::string::npos) ==
         !avx512);
   auto fp32 = run_muonlab("bench " + muonlab::test::source_path("configs/tiny.yaml") +

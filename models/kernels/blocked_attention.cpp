@@ -33,7 +33,7 @@ struct Heads {
       : base(x.data_ptr<float>()),
         batch_stride(x.stride(0)),
         head_stride(x.stride(1)),
-        ld(x.stride(2)) {}
+        ld(std::max(x.stride(2), x.size(3))) {}  // T == 1 may have any row stride
   float* at(int64_t b, int64_t h) const { return base + b * batch_stride + h * head_stride; }
 };
 

@@ -1,8 +1,8 @@
 // MUONLAB_ISA_CLONES: put before a hot loop function so that GCC compiles it for AVX-512, AVX2 and
 // the baseline ISA and the loader picks the best one this CPU supports. Used by the hand-written
-// kernels (fused AdamW, sum of squares, fused RMSNorm and SwiGLU), which CMakeLists.txt compiles
-// with MUONLAB_KERNEL_FLAGS so that every clone rounds alike. Empty off x86-64 and under
-// AddressSanitizer, whose start-up the clones' resolver would run before.
+// kernels (fused AdamW, sum of squares, fused RMSNorm, SwiGLU, causal softmax and RoPE), which
+// CMakeLists.txt compiles with MUONLAB_KERNEL_FLAGS so that every clone rounds alike. Empty off
+// x86-64 and under AddressSanitizer, whose start-up the clones' resolver would run before.
 #pragma once
 
 #ifndef __has_feature
