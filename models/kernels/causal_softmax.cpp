@@ -17,6 +17,7 @@
 namespace muonlab {
 namespace {
 
+using kernel::bits;
 using kernel::exp_float;
 using kernel::store;
 using kernel::to_float;
@@ -119,10 +120,6 @@ void causal_softmax_block_backward(const float* probs, int64_t ld_probs, const f
 }
 
 namespace {
-
-uint16_t* bits(const torch::Tensor& bf16) {
-  return reinterpret_cast<uint16_t*>(bf16.data_ptr<c10::BFloat16>());
-}
 
 constexpr int64_t kRowGrain = 16;
 

@@ -15,6 +15,7 @@
 namespace muonlab {
 namespace {
 
+using kernel::bits;
 using kernel::store;
 using kernel::to_float;
 
@@ -59,10 +60,6 @@ MUONLAB_ISA_CLONES
 void rotate_rows_bf16(const uint16_t* x, uint16_t* y, const RotateArgs& a, int64_t begin,
                       int64_t end) {
   rotate_rows(x, y, a, begin, end);
-}
-
-uint16_t* bits(const torch::Tensor& bf16) {
-  return reinterpret_cast<uint16_t*>(bf16.data_ptr<c10::BFloat16>());
 }
 
 constexpr int64_t kRowGrain = 256;

@@ -1,7 +1,10 @@
 // Scalar building blocks for the hand-written model kernels, written so that loops over them
 // vectorise (no branches, no library calls): an exp for float and bfloat16 loads and stores
-// through the raw bits. Header only; no tensors here.
+// through the raw bits, and the raw bits of a bfloat16 tensor for the loops to read. Header only.
 #pragma once
+#include <c10/util/BFloat16.h>
+#include <torch/types.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -45,6 +48,11 @@ inline void store(uint16_t* out, float v) {
   std::memcpy(&u, &v, sizeof u);
   const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
   *out = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+}
+
+// A bfloat16 tensor's data as raw bits, for the loops above.
+inline uint16_t* bits(const torch::Tensor& bf16) {
+  return reinterpret_cast<uint16_t*>(bf16.data_ptr<c10::BFloat16>());
 }
 
 }  // namespace kernel

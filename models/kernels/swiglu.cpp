@@ -17,6 +17,7 @@
 namespace muonlab {
 namespace {
 
+using kernel::bits;
 using kernel::exp_float;
 using kernel::store;
 using kernel::to_float;
@@ -91,10 +92,6 @@ void backward_bf16(const uint16_t* a, const uint16_t* b, const uint16_t* dy, uin
 }
 
 constexpr int64_t kGrain = 1 << 14;  // elements per parallel task
-
-uint16_t* bits(const torch::Tensor& bf16) {
-  return reinterpret_cast<uint16_t*>(bf16.data_ptr<c10::BFloat16>());
-}
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
