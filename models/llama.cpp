@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "models/attention.h"
+#include "models/kernels/cross_entropy.h"
 #include "models/kernels/rms_norm.h"
 #include "models/kernels/swiglu.h"
 
@@ -201,8 +202,7 @@ torch::Tensor LlamaImpl::loss(const torch::Tensor& idx, const torch::Tensor& tar
     throw std::invalid_argument("llama loss: targets must have the same (B, T) shape as idx");
   }
   torch::Tensor logits = forward(idx);  // (B, T, V)
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, cfg_.vocab_size}),
-                                              targets.reshape({-1}));
+  return cross_entropy(logits.reshape({-1, cfg_.vocab_size}), targets.reshape({-1}));
 }
 
 }  // namespace muonlab

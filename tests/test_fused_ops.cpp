@@ -1,6 +1,6 @@
-// The fused model kernels (RMSNorm, SwiGLU, causal softmax, RoPE) against their tensor-op
-// references: values and gradients in float32 and bfloat16, odd sizes, and the same numbers for one
-// and two threads.
+// The fused model kernels (RMSNorm, SwiGLU, causal softmax, RoPE, cross-entropy) against their
+// tensor-op references: values and gradients in float32 and bfloat16, odd sizes, and the same
+// numbers for one and two threads.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include "models/kernels/causal_softmax.h"
+#include "models/kernels/cross_entropy.h"
 #include "models/kernels/rms_norm.h"
 #include "models/kernels/swiglu.h"
 #include "models/rope.h"
@@ -321,4 +322,91 @@ TEST_CASE("fused RoPE gives the same bits for one and two threads", "[fused][rop
   RopeResult one = with_threads(1, run), two = with_threads(2, run);
   CHECK(torch::equal(one.y, two.y));
   CHECK(torch::equal(one.dx, two.dx));
+}
+
+namespace {
+
+struct LossResult {
+  torch::Tensor loss, dlogits;
+};
+
+// loss = f(logits, targets) and the gradient of 3 * loss.
+template <typename F>
+LossResult run_loss(F f, const torch::Tensor& logits0, const torch::Tensor& targets) {
+  torch::Tensor logits = logits0.detach().clone().requires_grad_(true);
+  torch::Tensor loss = f(logits, targets);
+  (3 * loss).backward();
+  return {loss.detach(), logits.grad()};
+}
+
+// Logits with a tail past a multiple of 16 and rows far from zero (the max shift matters).
+torch::Tensor test_logits(int64_t N, int64_t V) {
+  torch::Tensor logits = torch::randn({N, V}) * 4;
+  logits[0] += 1000;
+  logits[1] *= 20;
+  logits[2] -= 500;
+  return logits;
+}
+
+}  // namespace
+
+TEST_CASE("fused cross-entropy matches PyTorch's in float32, loss and gradient",
+          "[fused][cross_entropy]") {
+  torch::manual_seed(40);
+  const int64_t N = 300, V = 1003;
+  torch::Tensor logits = test_logits(N, V);
+  torch::Tensor targets = torch::randint(V, {N}, torch::kLong);
+  LossResult f = run_loss(cross_entropy, logits, targets);
+  LossResult r = run_loss(cross_entropy_reference, logits, targets);
+  const double exact =
+      torch::nn::functional::cross_entropy(logits.to(torch::kDouble), targets).item<double>();
+  CHECK(f.loss.scalar_type() == torch::kFloat);
+  CHECK(f.loss.dim() == 0);
+  CHECK(std::abs(f.loss.item<double>() - exact) <= 1e-5 * exact);
+  CHECK(std::abs(f.loss.item<double>() - r.loss.item<double>()) <= 1e-5 * exact);
+  CHECK(max_abs_diff(f.dlogits, r.dlogits) <= 1e-5 * max_abs(r.dlogits));
+  // The gradient's rows sum to zero: softmax minus one-hot, scaled by 3 / N.
+  CHECK(f.dlogits.sum(1).abs().max().item<double>() < 1e-6);
+  CHECK(f.dlogits[5][targets[5].item<int64_t>()].item<double>() < 0);
+}
+
+TEST_CASE("fused cross-entropy in bfloat16 reads the bf16 logits and returns a float loss",
+          "[fused][cross_entropy]") {
+  torch::manual_seed(41);
+  const int64_t N = 64, V = 517;
+  torch::Tensor logits = test_logits(N, V).to(torch::kBFloat16);
+  torch::Tensor targets = torch::randint(V, {N}, torch::kLong);
+  LossResult f = run_loss(cross_entropy, logits, targets);
+  LossResult exact = run_loss(cross_entropy_reference, logits.to(torch::kFloat), targets);
+  CHECK(f.loss.scalar_type() == torch::kFloat);
+  CHECK(f.dlogits.scalar_type() == torch::kBFloat16);
+  // The same bf16 inputs, computed in float: the loss agrees to float rounding...
+  CHECK(std::abs(f.loss.item<double>() - exact.loss.item<double>()) <=
+        1e-5 * exact.loss.item<double>());
+  // ...and the gradient to one bf16 rounding.
+  CHECK(max_rel_diff(f.dlogits, exact.dlogits, 1e-3 * max_abs(exact.dlogits)) <= 1.0 / 256);
+}
+
+TEST_CASE("fused cross-entropy is one autograd node and thread-count invariant",
+          "[fused][cross_entropy]") {
+  torch::manual_seed(42);
+  torch::Tensor logits = test_logits(1000, 257);
+  torch::Tensor targets = torch::randint(257, {1000}, torch::kLong);
+  torch::Tensor leaf = logits.clone().requires_grad_(true);
+  torch::Tensor loss = cross_entropy(leaf, targets);
+  REQUIRE(loss.grad_fn());
+  CHECK_THAT(loss.grad_fn()->name(), Catch::Contains("CrossEntropy"));
+  auto run = [&] { return run_loss(cross_entropy, logits, targets); };
+  LossResult one = with_threads(1, run), two = with_threads(2, run);
+  CHECK(torch::equal(one.loss, two.loss));
+  CHECK(torch::equal(one.dlogits, two.dlogits));
+}
+
+TEST_CASE("fused cross-entropy names a target outside the vocabulary", "[fused][cross_entropy]") {
+  torch::Tensor logits = torch::randn({4, 10});
+  torch::Tensor targets = torch::tensor({1, 2, 10, 3}, torch::kLong);
+  CHECK_THROWS_WITH(cross_entropy(logits, targets),
+                    Catch::Contains("target 10 at row 2") && Catch::Contains("[0, 10)"));
+  CHECK_THROWS_WITH(cross_entropy(logits, torch::tensor({0, -1, 0, 0}, torch::kLong)),
+                    Catch::Contains("target -1 at row 1"));
 }

@@ -1,6 +1,6 @@
 // Scalar building blocks for the hand-written model kernels, written so that loops over them
-// vectorise (no branches, no library calls): an exp for float and bfloat16 loads and stores
-// through the raw bits, and the raw bits of a bfloat16 tensor for the loops to read. Header only.
+// vectorise (no branches, no library calls): an exp for float, bfloat16 loads and stores through
+// the raw bits (one value or a buffer), and the raw bits of a bfloat16 tensor. Header only.
 #pragma once
 #include <c10/util/BFloat16.h>
 #include <torch/types.h>
@@ -48,6 +48,14 @@ inline void store(uint16_t* out, float v) {
   std::memcpy(&u, &v, sizeof u);
   const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
   *out = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? 0x7fc0u : rounded);
+}
+
+// n bfloat16 values (raw bits) to float and back, for kernels that work on float buffers.
+inline void widen(const uint16_t* __restrict in, float* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = to_float(in[i]);
+}
+inline void narrow(const float* __restrict in, uint16_t* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) store(out + i, in[i]);
 }
 
 // A bfloat16 tensor's data as raw bits, for the loops above.

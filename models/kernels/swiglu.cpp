@@ -19,8 +19,10 @@ namespace {
 
 using kernel::bits;
 using kernel::exp_float;
+using kernel::narrow;
 using kernel::store;
 using kernel::to_float;
+using kernel::widen;
 
 inline float sigmoid(float a) { return 1.0f / (1.0f + exp_float(-a)); }
 
@@ -46,13 +48,6 @@ inline void backward_elements(const T* __restrict a, const T* __restrict b, cons
 }
 
 constexpr int64_t kBlock = 512;  // elements per float buffer in the bf16 kernels
-
-inline void widen(const uint16_t* __restrict in, float* __restrict out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = to_float(in[i]);
-}
-inline void narrow(const float* __restrict in, uint16_t* __restrict out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) store(out + i, in[i]);
-}
 
 MUONLAB_ISA_CLONES
 void forward_f32(const float* a, const float* b, float* y, int64_t n) {

@@ -3,6 +3,8 @@
 
 #include <ATen/autocast_mode.h>
 
+#include "models/kernels/cross_entropy.h"
+
 namespace muonlab {
 namespace {
 
@@ -32,8 +34,7 @@ torch::Tensor model_loss(LlamaImpl& model, const Batch& batch, const std::string
     CpuAutocastScope autocast;
     logits = model.forward(batch.inputs);
   }
-  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32).flatten(0, 1),
-                                              batch.targets.flatten());
+  return cross_entropy(logits.flatten(0, 1), batch.targets.flatten());  // bf16 logits, float loss
 }
 
 torch::Tensor model_logits(LlamaImpl& model, const torch::Tensor& inputs,

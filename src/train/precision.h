@@ -1,6 +1,6 @@
 // Loss computation under the configured precision: "fp32" as is, or "bf16" with LibTorch's CPU
 // autocast (matmuls in bfloat16, master weights, gradients and optimizer state stay fp32). The
-// cross-entropy is always taken in fp32.
+// cross-entropy is always computed in float (from the bf16 logits, by the fused kernel).
 #pragma once
 #include <string>
 
