@@ -8,6 +8,7 @@
 
 #include "models/attention.h"
 #include "models/kernels/cross_entropy.h"
+#include "models/kernels/dense.h"
 #include "models/kernels/rms_norm.h"
 #include "models/kernels/swiglu.h"
 
@@ -166,18 +167,18 @@ torch::Tensor LlamaImpl::block_forward(const Block& b, const torch::Tensor& x) {
   const int64_t H = cfg_.n_heads, Hkv = cfg_.n_kv_heads, D = cfg_.head_dim();
   const double eps = cfg_.norm_eps;
 
-  torch::Tensor h = rms_norm(x, b.attn_norm, eps);                                // (B, T, C)
-  torch::Tensor q = torch::linear(h, b.wq).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
-  torch::Tensor k = torch::linear(h, b.wk).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
-  torch::Tensor v = torch::linear(h, b.wv).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
-  torch::Tensor y = causal_attention(rope_.apply(q), rope_.apply(k), v);          // (B, H, T, D)
-  y = y.transpose(1, 2).reshape({B, T, C});                                       // (B, T, H*D)
-  torch::Tensor r = x + torch::linear(y, b.wo);                                   // (B, T, C)
+  torch::Tensor h = rms_norm(x, b.attn_norm, eps);                        // (B, T, C)
+  torch::Tensor q = dense(h, b.wq).view({B, T, H, D}).transpose(1, 2);    // (B, H, T, D)
+  torch::Tensor k = dense(h, b.wk).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
+  torch::Tensor v = dense(h, b.wv).view({B, T, Hkv, D}).transpose(1, 2);  // (B, Hkv, T, D)
+  torch::Tensor y = causal_attention(rope_.apply(q), rope_.apply(k), v);  // (B, H, T, D)
+  y = y.transpose(1, 2).reshape({B, T, C});                               // (B, T, H*D)
+  torch::Tensor r = x + dense(y, b.wo);                                   // (B, T, C)
 
   h = rms_norm(r, b.mlp_norm, eps);
-  torch::Tensor gate = torch::linear(h, b.w1);       // (B, T, F)
-  torch::Tensor up = torch::linear(h, b.w3);         // (B, T, F)
-  return r + torch::linear(swiglu(gate, up), b.w2);  // (B, T, C)
+  torch::Tensor gate = dense(h, b.w1);       // (B, T, F)
+  torch::Tensor up = dense(h, b.w3);         // (B, T, F)
+  return r + dense(swiglu(gate, up), b.w2);  // (B, T, C)
 }
 
 torch::Tensor LlamaImpl::forward(const torch::Tensor& idx) {
@@ -194,7 +195,7 @@ torch::Tensor LlamaImpl::forward(const torch::Tensor& idx) {
   for (const Block& b : blocks_) x = block_forward(b, x);
   x = rms_norm(x, final_norm_, cfg_.norm_eps);
   const torch::Tensor& head = lm_head_.defined() ? lm_head_ : tok_emb_;
-  return torch::linear(x, head);  // (B, T, V)
+  return dense(x, head);  // (B, T, V)
 }
 
 torch::Tensor LlamaImpl::loss(const torch::Tensor& idx, const torch::Tensor& targets) {

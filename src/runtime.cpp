@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "models/kernels/sgemm.h"
 #include "optim/kernels/bf16_matmul.h"
 #include "src/blas_autotune.h"
 
@@ -31,6 +32,7 @@ nlohmann::json runtime_fields() {
           {"blas", blas.name},
           {"blas_kernel", blas.core},
           {"onednn_isa", onednn_isa()},
+          {"fp32_gemm", sgemm_library_description()},
           {"libtorch", TORCH_VERSION}};
 }
 
@@ -52,36 +54,7 @@ BlasInfo detect_blas() {
   return info;
 }
 
-std::string onednn_isa() {
-  using IsaFn = int (*)();
-  auto isa = reinterpret_cast<IsaFn>(dlsym(RTLD_DEFAULT, "dnnl_get_effective_cpu_isa"));
-  if (!isa) return "";
-  // oneDNN 2.x's dnnl_cpu_isa_t values.
-  switch (isa()) {
-    case 0x1:
-      return "sse41";
-    case 0x3:
-      return "avx";
-    case 0x7:
-      return "avx2";
-    case 0xf:
-      return "avx512_mic";
-    case 0x1f:
-      return "avx512_mic_4ops";
-    case 0x27:
-      return "avx512_core";
-    case 0x67:
-      return "avx512_core_vnni";
-    case 0xe7:
-      return "avx512_core_bf16";
-    case 0x3e7:
-      return "avx512_core_amx";
-    case 0x407:
-      return "avx2_vnni";
-    default:
-      return "isa " + std::to_string(isa());
-  }
-}
+std::string onednn_isa() { return onednn_isa_name(); }
 
 std::string bf16_matmul_warning() {
   if (has_native_bf16_matmul()) return "";
@@ -105,6 +78,8 @@ std::string runtime_summary() {
       line += " (" + blas.core + ")";
     }
   }
+  if (sgemm_library() == SgemmLibrary::onednn)
+    line += " | fp32 GEMM " + sgemm_library_description();
   line += " | LibTorch " + std::string(TORCH_VERSION);
   return line;
 }

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <vector>
 
+#include "models/kernels/sgemm.h"
 #include "src/blas_autotune.h"
 #include "test_util.h"
 
@@ -145,4 +146,56 @@ TEST_CASE("the chosen kernel's fp32 matmul equals the fallback's to fp32 roundin
   CHECK(std::equal(a.begin(), a.begin() + m * k + k * n, b.begin()));
   CHECK(worst <= 1.0);
   CHECK(differing > 0);
+}
+
+TEST_CASE("fp32 GEMM goes to oneDNN only when its vectors are wider than the BLAS kernel's") {
+  const auto onednn = SgemmLibrary::onednn, blas = SgemmLibrary::blas;
+  // The environment pins OpenBLAS to AVX2 on an AVX-512 CPU: oneDNN is twice as wide.
+  CHECK(choose_sgemm_library("", "Haswell", "avx512_core_bf16", true) == onednn);
+  CHECK(choose_sgemm_library("auto", "Zen", "avx512_core", true) == onednn);
+  CHECK(choose_sgemm_library("", "Prescott", "avx2", true) == onednn);
+  // OpenBLAS already runs AVX-512 (or both are AVX2): the BLAS, as torch::linear.
+  CHECK(choose_sgemm_library("", "SkylakeX", "avx512_core", true) == blas);
+  CHECK(choose_sgemm_library("", "Cooperlake", "avx512_core_amx", true) == blas);
+  CHECK(choose_sgemm_library("", "Zen", "avx2", true) == blas);
+  CHECK(choose_sgemm_library("", "Haswell", "avx512_core", false) == blas);
+  CHECK(choose_sgemm_library("", "", "", false) == blas);
+  // MUONLAB_FP32_GEMM forces either, and anything else is refused with what to write.
+  CHECK(choose_sgemm_library("blas", "Haswell", "avx512_core", true) == blas);
+  CHECK(choose_sgemm_library("onednn", "SkylakeX", "avx512_core", true) == onednn);
+  CHECK_THROWS_WITH(choose_sgemm_library("onednn", "Haswell", "", false),
+                    Catch::Contains("no oneDNN"));
+  CHECK_THROWS_WITH(choose_sgemm_library("mkl", "Haswell", "avx2", true),
+                    Catch::Contains("MUONLAB_FP32_GEMM=mkl") && Catch::Contains("blas or onednn"));
+  CHECK(blas_kernel_width("SKYLAKEX") == 512);
+  CHECK(blas_kernel_width("Katmai") == 128);
+  CHECK(onednn_isa_width("avx2_vnni") == 256);
+}
+
+TEST_CASE("the CLI states the fp32 GEMM library and refuses a bad MUONLAB_FP32_GEMM") {
+  const auto run = [](const std::string& value) {
+    return run_shell("env MUONLAB_FP32_GEMM=" + value + " " + std::string(MUONLAB_BINARY) +
+                     " version");
+  };
+  const auto bad = run("fastest");
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.output.find("MUONLAB_FP32_GEMM=fastest: use auto") != std::string::npos);
+  const auto blas = run("blas");
+  REQUIRE(blas.exit_code == 0);
+  CHECK(blas.output.find("fp32 GEMM") == std::string::npos);
+  if (onednn_isa_name().empty()) {
+    WARN("LibTorch has no oneDNN here");
+    return;
+  }
+  const auto onednn = run("onednn");
+  REQUIRE(onednn.exit_code == 0);
+  CHECK(onednn.output.find("fp32 GEMM oneDNN (MUONLAB_FP32_GEMM)") != std::string::npos);
+  const auto automatic = run("auto");
+  REQUIRE(automatic.exit_code == 0);
+  const std::string kernel = reported_kernel(automatic.output);
+  const bool wider = onednn_isa_width(onednn_isa_name()) > blas_kernel_width(kernel);
+  CHECK((automatic.output.find("fp32 GEMM oneDNN (" + onednn_isa_name() + ", wider than") !=
+         std::string::npos) == wider);
+  WARN("fp32 GEMM here: " << (wider ? "oneDNN" : "BLAS") << " (OpenBLAS " << kernel << ", oneDNN "
+                          << onednn_isa_name() << ")");
 }

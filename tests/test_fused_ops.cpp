@@ -1,15 +1,20 @@
-// The fused model kernels (RMSNorm, SwiGLU, causal softmax, RoPE, cross-entropy) against their
-// tensor-op references: values and gradients in float32 and bfloat16, odd sizes, and the same
-// numbers for one and two threads.
+// The fused model kernels (RMSNorm, SwiGLU, causal softmax, RoPE, cross-entropy, dense layer, fp32
+// GEMM) against their tensor-op references: values and gradients in float32 and bfloat16, odd
+// sizes, and the same numbers for one and two threads.
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <limits>
 
 #include "models/kernels/causal_softmax.h"
 #include "models/kernels/cross_entropy.h"
+#include "models/kernels/dense.h"
 #include "models/kernels/rms_norm.h"
+#include "models/kernels/sgemm.h"
 #include "models/kernels/swiglu.h"
 #include "models/rope.h"
 #include "tests/test_util.h"
@@ -378,6 +383,9 @@ TEST_CASE("fused cross-entropy in bfloat16 reads the bf16 logits and returns a f
   torch::Tensor targets = torch::randint(V, {N}, torch::kLong);
   LossResult f = run_loss(cross_entropy, logits, targets);
   LossResult exact = run_loss(cross_entropy_reference, logits.to(torch::kFloat), targets);
+  torch::Tensor node = cross_entropy(logits.clone().requires_grad_(true), targets);
+  REQUIRE(node.grad_fn());
+  CHECK_THAT(node.grad_fn()->name(), Catch::Contains("CrossEntropy"));  // not the fallback
   CHECK(f.loss.scalar_type() == torch::kFloat);
   CHECK(f.dlogits.scalar_type() == torch::kBFloat16);
   // The same bf16 inputs, computed in float: the loss agrees to float rounding...
@@ -402,6 +410,70 @@ TEST_CASE("fused cross-entropy is one autograd node and thread-count invariant",
   CHECK(torch::equal(one.dlogits, two.dlogits));
 }
 
+TEST_CASE("fused cross-entropy keeps its precision on rows far from zero",
+          "[fused][cross_entropy]") {
+  // Logits near 1e5 with a spread of a few units: a log-sum-exp rounded to one float there is
+  // off by up to 4e-3, which the loss (about log V) would show at the 1e-4 level.
+  torch::manual_seed(43);
+  const int64_t N = 50, V = 300;
+  torch::Tensor logits = torch::randn({N, V}) * 3 + 1e5;
+  torch::Tensor targets = torch::randint(V, {N}, torch::kLong);
+  LossResult f = run_loss(cross_entropy, logits, targets);
+  LossResult exact = run_loss(cross_entropy_reference, logits.to(torch::kDouble), targets);
+  CHECK(std::abs(f.loss.item<double>() - exact.loss.item<double>()) <=
+        2e-6 * exact.loss.item<double>());
+  CHECK(max_abs_diff(f.dlogits.to(torch::kDouble), exact.dlogits) <= 1e-5 * max_abs(exact.dlogits));
+}
+
+TEST_CASE("fused cross-entropy handles one row, short rows, -inf and NaN logits",
+          "[fused][cross_entropy]") {
+  torch::manual_seed(44);
+  for (int64_t V : {1, 2, 5, 15, 17}) {
+    for (int64_t N : {1, 3}) {
+      torch::Tensor logits = torch::randn({N, V}) * 2;
+      torch::Tensor targets = torch::randint(V, {N}, torch::kLong);
+      LossResult f = run_loss(cross_entropy, logits, targets);
+      LossResult r = run_loss(cross_entropy_reference, logits, targets);
+      INFO("N " << N << " V " << V);
+      CHECK(std::abs(f.loss.item<double>() - r.loss.item<double>()) <=
+            1e-6 * std::max(1.0, r.loss.item<double>()));
+      CHECK(max_abs_diff(f.dlogits, r.dlogits) <= 1e-6);
+    }
+  }
+  // A masked-out logit (-inf) takes no probability; the loss stays finite.
+  torch::Tensor masked = torch::randn({2, 40});
+  masked[0][3] = -std::numeric_limits<float>::infinity();
+  masked[1][39] = -std::numeric_limits<float>::infinity();
+  torch::Tensor targets = torch::tensor({0, 1}, torch::kLong);
+  LossResult f = run_loss(cross_entropy, masked, targets);
+  LossResult r = run_loss(cross_entropy_reference, masked, targets);
+  CHECK(std::isfinite(f.loss.item<double>()));
+  CHECK(std::abs(f.loss.item<double>() - r.loss.item<double>()) <= 1e-5 * r.loss.item<double>());
+  CHECK(std::abs(f.dlogits[0][3].item<double>()) < 1e-30);
+  CHECK(max_abs_diff(f.dlogits, r.dlogits) <= 1e-6);
+  // A NaN logit, a +inf one, or a row of -inf makes the loss NaN, as PyTorch's: a diverged model
+  // must not report a finite loss.
+  for (int kind = 0; kind < 3; ++kind) {
+    torch::Tensor bad = torch::randn({3, 40});
+    if (kind == 0) bad[1][7] = std::numeric_limits<float>::quiet_NaN();
+    if (kind == 1) bad[1][7] = std::numeric_limits<float>::infinity();
+    if (kind == 2) bad[1].fill_(-std::numeric_limits<float>::infinity());
+    torch::Tensor t = torch::tensor({0, 1, 2}, torch::kLong);
+    INFO("kind " << kind);
+    CHECK(std::isnan(cross_entropy(bad, t).item<double>()));
+    CHECK(std::isnan(cross_entropy(bad.to(torch::kBFloat16), t).item<double>()));
+    CHECK(std::isnan(cross_entropy_reference(bad, t).item<double>()));
+  }
+}
+
+TEST_CASE("fused cross-entropy refuses a second derivative", "[fused][cross_entropy]") {
+  torch::Tensor logits = torch::randn({4, 10}).requires_grad_(true);
+  torch::Tensor weight = torch::tensor(2.0f).requires_grad_(true);
+  torch::Tensor loss = cross_entropy(logits, torch::tensor({1, 2, 3, 4}, torch::kLong)) * weight;
+  CHECK_THROWS_WITH(torch::autograd::grad({loss}, {logits}, {}, true, true),
+                    Catch::Contains("not twice differentiable"));
+}
+
 TEST_CASE("fused cross-entropy names a target outside the vocabulary", "[fused][cross_entropy]") {
   torch::Tensor logits = torch::randn({4, 10});
   torch::Tensor targets = torch::tensor({1, 2, 10, 3}, torch::kLong);
@@ -409,4 +481,73 @@ TEST_CASE("fused cross-entropy names a target outside the vocabulary", "[fused][
                     Catch::Contains("target 10 at row 2") && Catch::Contains("[0, 10)"));
   CHECK_THROWS_WITH(cross_entropy(logits, torch::tensor({0, -1, 0, 0}, torch::kLong)),
                     Catch::Contains("target -1 at row 1"));
+}
+
+TEST_CASE("both fp32 GEMM libraries give the product to fp32 rounding in every orientation",
+          "[fused][sgemm]") {
+  torch::manual_seed(50);
+  const int64_t m = 67, k = 131, n = 45;
+  for (SgemmLibrary library : {SgemmLibrary::blas, SgemmLibrary::onednn}) {
+    if (!sgemm_available(library)) {
+      WARN("no " << (library == SgemmLibrary::blas ? "BLAS" : "oneDNN") << " sgemm here");
+      continue;
+    }
+    for (bool ta : {false, true}) {
+      for (bool tb : {false, true}) {
+        // Stored as the call reads them, with leading dimensions wider than a row.
+        torch::Tensor a_store = torch::randn({ta ? k : m, (ta ? m : k) + 3});
+        torch::Tensor b_store = torch::randn({tb ? n : k, (tb ? k : n) + 5});
+        torch::Tensor a = a_store.narrow(1, 0, ta ? m : k), b = b_store.narrow(1, 0, tb ? k : n);
+        torch::Tensor c = torch::full({m, n + 2}, 7.0f);
+        sgemm_row_major(library, ta, tb, m, n, k, a_store.data_ptr<float>(), a_store.size(1),
+                        b_store.data_ptr<float>(), b_store.size(1), 0.5f, c.data_ptr<float>(),
+                        n + 2);
+        torch::Tensor A = (ta ? a.t() : a).to(torch::kDouble);
+        torch::Tensor B = (tb ? b.t() : b).to(torch::kDouble);
+        torch::Tensor expected = A.matmul(B) + 3.5;  // beta 0.5 times the 7s
+        torch::Tensor bound = A.abs().matmul(B.abs()) * (k * 1.2e-7) + 1e-6;
+        INFO("library " << static_cast<int>(library) << " ta " << ta << " tb " << tb);
+        CHECK(
+            ((c.narrow(1, 0, n).to(torch::kDouble) - expected).abs() <= bound).all().item<bool>());
+        CHECK((c.narrow(1, n, 2) == 7.0f).all().item<bool>());  // past n: untouched
+      }
+    }
+  }
+}
+
+TEST_CASE("the fused dense layer matches torch::linear, values and gradients", "[fused][dense]") {
+  torch::manual_seed(51);
+  torch::Tensor x0 = torch::randn({3, 17, 40}), w0 = torch::randn({24, 40}) * 0.2;
+  torch::Tensor dy = torch::randn({3, 17, 24});
+  auto run = [&](auto f) {
+    torch::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+    torch::Tensor y = f(x, w);
+    y.backward(dy);
+    return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad()};
+  };
+  auto fused =
+      run([](const torch::Tensor& x, const torch::Tensor& w) { return sgemm_dense(x, w); });
+  auto exact = run([](const torch::Tensor& x, const torch::Tensor& w) {
+    return torch::linear(x.to(torch::kDouble), w.to(torch::kDouble)).to(torch::kFloat);
+  });
+  for (size_t i = 0; i < 3; ++i) {
+    INFO("output " << i);
+    CHECK(fused[i].sizes() == exact[i].sizes());
+    CHECK(max_abs_diff(fused[i], exact[i]) <= 1e-5 * max_abs(exact[i]));
+  }
+  // A frozen weight: only the input gradient is formed, and it is the same.
+  torch::Tensor x = x0.clone().requires_grad_(true);
+  sgemm_dense(x, w0).backward(dy);
+  CHECK(max_abs_diff(x.grad(), exact[1]) <= 1e-5 * max_abs(exact[1]));
+  // Under bf16 autocast the layer is torch::linear's, which autocast casts to bf16.
+  {
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    torch::Tensor y = dense(x0, w0);
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+    CHECK(y.scalar_type() == torch::kBFloat16);
+  }
+  CHECK(dense(x0, w0).scalar_type() == torch::kFloat);
+  CHECK(max_abs_diff(dense(x0, w0), exact[0]) <= 1e-5 * max_abs(exact[0]));
 }

@@ -17,8 +17,8 @@
 #include <limits>
 #include <vector>
 
-#include "models/kernels/blas_sgemm.h"
 #include "models/kernels/causal_softmax.h"
+#include "models/kernels/sgemm.h"
 
 namespace muonlab {
 namespace {
@@ -171,7 +171,7 @@ bool blocked_attention_applies(const torch::Tensor& q, const torch::Tensor& k,
     if (!x->is_cpu() || x->scalar_type() != torch::kFloat || x->numel() == 0 || !fits_blas_ints(*x))
       return false;
   }
-  return blas_sgemm_available();
+  return sgemm_available();
 }
 
 torch::Tensor blocked_causal_attention(const torch::Tensor& q, const torch::Tensor& k,

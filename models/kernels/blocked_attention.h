@@ -1,10 +1,10 @@
 // Causal attention for float32 CPU tensors, one autograd function computed block by block: each
 // (batch, kv head) pair runs on one thread, and for each block of kBlock query rows only the keys
 // up to that block are multiplied, so the products against masked keys (almost half of the T x T
-// scores) are never formed, in forward or backward. The small products go straight to LibTorch's
-// BLAS (models/kernels/blas_sgemm.h); the softmax is the fused causal one
-// (models/kernels/causal_softmax.h). Grouped-query heads share K/V without copies. The output is a
-// transposed view of a (B, T, H, D) tensor, so merging heads afterwards is free. Not twice
+// scores) are never formed, in forward or backward. The small products go straight to the fp32
+// GEMM the model uses (models/kernels/sgemm.h: the BLAS or oneDNN); the softmax is the fused causal
+// one (models/kernels/causal_softmax.h). Grouped-query heads share K/V without copies. The output
+// is a transposed view of a (B, T, H, D) tensor, so merging heads afterwards is free. Not twice
 // differentiable; other dtypes and devices use the tensor-op path in models/attention.cpp.
 #pragma once
 #include <torch/types.h>

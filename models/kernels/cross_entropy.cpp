@@ -32,8 +32,15 @@ using kernel::widen;
 
 constexpr int kLanes = 16;
 
-// log(sum_j exp(x[j])) of one row, shifted by its maximum.
-inline float row_log_sum_exp(const float* __restrict x, int64_t n) {
+// A row's log-sum-exp as its maximum and log(sum_j exp(x[j] - max)), kept apart: their sum
+// would round away the small terms of a row far from zero (logits near 1e5 keep only a few bits
+// of fraction in one float).
+struct RowShift {
+  float max;
+  float log_sum;
+};
+
+inline RowShift row_shift(const float* __restrict x, int64_t n) {
   float lanes[kLanes];
   for (int l = 0; l < kLanes; ++l) lanes[l] = -std::numeric_limits<float>::infinity();
   int64_t j = 0;
@@ -49,50 +56,64 @@ inline float row_log_sum_exp(const float* __restrict x, int64_t n) {
   float sum = 0;
   for (int l = 0; l < kLanes; ++l) sum += sums[l];
   for (; j < n; ++j) sum += exp_float(x[j] - max);
-  return max + std::log(sum);
+  // A NaN logit makes its difference NaN and so the sum; a +inf maximum (inf - inf) or a row of
+  // -inf does too: such rows give NaN, as PyTorch's, and the trainer stops on a non-finite loss.
+  return {max, std::log(sum)};
 }
 
-// g[j] = scale (exp(x[j] - lse) - [j == target]) of one row.
-inline void row_gradient(const float* __restrict x, float* __restrict g, int64_t n, float lse,
+// g[j] = scale (exp(x[j] - max - log_sum) - [j == target]) of one row.
+inline void row_gradient(const float* __restrict x, float* __restrict g, int64_t n, RowShift s,
                          int64_t target, float scale) {
-  for (int64_t j = 0; j < n; ++j) g[j] = scale * exp_float(x[j] - lse);
-  g[target] = scale * (exp_float(x[target] - lse) - 1.0f);
+  for (int64_t j = 0; j < n; ++j) g[j] = scale * exp_float((x[j] - s.max) - s.log_sum);
+  g[target] = scale * (exp_float((x[target] - s.max) - s.log_sum) - 1.0f);
 }
 
-// Rows [begin, end) of (N, V) logits: lse[r] and loss[r] = lse[r] - x[r, t[r]].
+inline float row_loss(const float* x, RowShift s, int64_t target) {
+  return (s.max - x[target]) + s.log_sum;
+}
+
+// Rows [begin, end) of (N, V) logits: their shifts and losses.
 MUONLAB_ISA_CLONES
-void forward_rows_f32(const float* x, const int64_t* t, float* lse, float* loss, int64_t V,
+void forward_rows_f32(const float* x, const int64_t* t, RowShift* shift, float* loss, int64_t V,
                       int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     const float* row = x + r * V;
-    lse[r] = row_log_sum_exp(row, V);
-    loss[r] = lse[r] - row[t[r]];
+    shift[r] = row_shift(row, V);
+    loss[r] = row_loss(row, shift[r], t[r]);
   }
 }
 MUONLAB_ISA_CLONES
-void forward_rows_bf16(const uint16_t* x, const int64_t* t, float* lse, float* loss, int64_t V,
+void forward_rows_bf16(const uint16_t* x, const int64_t* t, RowShift* shift, float* loss, int64_t V,
                        int64_t begin, int64_t end, float* scratch) {
   for (int64_t r = begin; r < end; ++r) {
     widen(x + r * V, scratch, V);
-    lse[r] = row_log_sum_exp(scratch, V);
-    loss[r] = lse[r] - scratch[t[r]];
+    shift[r] = row_shift(scratch, V);
+    loss[r] = row_loss(scratch, shift[r], t[r]);
   }
 }
 MUONLAB_ISA_CLONES
-void backward_rows_f32(const float* x, const int64_t* t, const float* lse, float scale, float* dx,
-                       int64_t V, int64_t begin, int64_t end) {
-  for (int64_t r = begin; r < end; ++r) row_gradient(x + r * V, dx + r * V, V, lse[r], t[r], scale);
+void backward_rows_f32(const float* x, const int64_t* t, const RowShift* shift, float scale,
+                       float* dx, int64_t V, int64_t begin, int64_t end) {
+  for (int64_t r = begin; r < end; ++r)
+    row_gradient(x + r * V, dx + r * V, V, shift[r], t[r], scale);
 }
 MUONLAB_ISA_CLONES
-void backward_rows_bf16(const uint16_t* x, const int64_t* t, const float* lse, float scale,
+void backward_rows_bf16(const uint16_t* x, const int64_t* t, const RowShift* shift, float scale,
                         uint16_t* dx, int64_t V, int64_t begin, int64_t end, float* scratch) {
   float* row = scratch;
   float* grad = scratch + V;
   for (int64_t r = begin; r < end; ++r) {
     widen(x + r * V, row, V);
-    row_gradient(row, grad, V, lse[r], t[r], scale);
+    row_gradient(row, grad, V, shift[r], t[r], scale);
     narrow(grad, dx + r * V, V);
   }
+}
+
+static_assert(sizeof(RowShift) == 2 * sizeof(float), "RowShift is a row of the (N, 2) tensor");
+
+// The (N, 2) float tensor of row shifts, saved between forward and backward.
+RowShift* shifts(const torch::Tensor& t) {
+  return reinterpret_cast<RowShift*>(t.data_ptr<float>());
 }
 
 // Rows per parallel task: at least ~32k logits each.
@@ -120,22 +141,21 @@ class CrossEntropyFunction : public torch::autograd::Function<CrossEntropyFuncti
     const torch::Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
     const int64_t N = logits.size(0), V = logits.size(1);
     check_targets(targets, V);
-    torch::Tensor lse = torch::empty({N}, logits.options().dtype(torch::kFloat));
-    std::vector<float> row_loss(static_cast<size_t>(N));
+    torch::Tensor shift = torch::empty({N, 2}, logits.options().dtype(torch::kFloat));
+    std::vector<float> losses(static_cast<size_t>(N));
     const int64_t* t = targets.data_ptr<int64_t>();
     at::parallel_for(0, N, row_grain(V), [&](int64_t begin, int64_t end) {
       if (logits.scalar_type() == torch::kFloat) {
-        forward_rows_f32(logits.data_ptr<float>(), t, lse.data_ptr<float>(), row_loss.data(), V,
-                         begin, end);
+        forward_rows_f32(logits.data_ptr<float>(), t, shifts(shift), losses.data(), V, begin, end);
       } else {
         std::vector<float> scratch(static_cast<size_t>(V));
-        forward_rows_bf16(bits(logits), t, lse.data_ptr<float>(), row_loss.data(), V, begin, end,
+        forward_rows_bf16(bits(logits), t, shifts(shift), losses.data(), V, begin, end,
                           scratch.data());
       }
     });
     double sum = 0;  // in row order, whatever the thread count
-    for (float l : row_loss) sum += l;
-    ctx->save_for_backward({logits, targets, lse});
+    for (float l : losses) sum += l;
+    ctx->save_for_backward({logits, targets, shift});
     return torch::full({}, static_cast<float>(sum / static_cast<double>(N)),
                        logits.options().dtype(torch::kFloat));
   }
@@ -144,18 +164,20 @@ class CrossEntropyFunction : public torch::autograd::Function<CrossEntropyFuncti
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& logits = saved[0];
     const torch::Tensor& targets = saved[1];
-    const torch::Tensor& lse = saved[2];
+    const torch::Tensor& shift = saved[2];
     const int64_t N = logits.size(0), V = logits.size(1);
+    TORCH_CHECK(!grads[0].requires_grad(),
+                "cross_entropy: the fused loss is not twice differentiable");
     const float scale = grads[0].item<float>() / static_cast<float>(N);
     torch::Tensor dx = torch::empty_like(logits);
     const int64_t* t = targets.data_ptr<int64_t>();
     at::parallel_for(0, N, row_grain(V), [&](int64_t begin, int64_t end) {
       if (logits.scalar_type() == torch::kFloat) {
-        backward_rows_f32(logits.data_ptr<float>(), t, lse.data_ptr<float>(), scale,
-                          dx.data_ptr<float>(), V, begin, end);
+        backward_rows_f32(logits.data_ptr<float>(), t, shifts(shift), scale, dx.data_ptr<float>(),
+                          V, begin, end);
       } else {
         std::vector<float> scratch(static_cast<size_t>(2 * V));
-        backward_rows_bf16(bits(logits), t, lse.data_ptr<float>(), scale, bits(dx), V, begin, end,
+        backward_rows_bf16(bits(logits), t, shifts(shift), scale, bits(dx), V, begin, end,
                            scratch.data());
       }
     });

@@ -1,0 +1,62 @@
+// Single-precision GEMM on row-major matrices through one of the two libraries LibTorch itself
+// loaded, found at run time: the BLAS's Fortran `sgemm_` (OpenBLAS here, what torch::mm uses) or
+// oneDNN's `dnnl_sgemm`. The faster one is chosen once per process by a fixed rule, never by a
+// timing (so the same run gives the same numbers): oneDNN when its instruction set has wider
+// vectors than the BLAS's kernel (e.g. the environment pins OpenBLAS to its AVX2 `Haswell` kernel
+// on an AVX-512 CPU: 2x at the model's shapes on Zen 5), otherwise the BLAS.
+// MUONLAB_FP32_GEMM=blas|onednn|auto overrides the rule. Called inside at::parallel_for, both run
+// single-threaded (OpenMP builds do not nest), so each product stays on the calling thread; at top
+// level they use LibTorch's thread count. No other dtype here.
+#pragma once
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+
+namespace muonlab {
+
+enum class SgemmLibrary { blas, onednn };
+
+// Vector width in bits of an OpenBLAS kernel family ("Haswell" 256, "SkylakeX" 512, "Prescott"
+// 128; unknown names 128) and of a oneDNN instruction set name ("avx2" 256, "avx512_core*" 512,
+// "sse41" 128, "" 0).
+int blas_kernel_width(const std::string& openblas_core);
+int onednn_isa_width(const std::string& isa);
+
+// The rule: `setting` is MUONLAB_FP32_GEMM's value ("" or "auto" apply it; "blas" and "onednn"
+// force one); `have_onednn` says dnnl_sgemm exists. Throws std::invalid_argument for another value
+// or for "onednn" without oneDNN.
+SgemmLibrary choose_sgemm_library(const std::string& setting, const std::string& openblas_core,
+                                  const std::string& onednn_isa, bool have_onednn);
+
+// This process's choice (the rule applied to the loaded libraries and the environment, once).
+SgemmLibrary sgemm_library();
+// For logs and records: "OpenBLAS" or "oneDNN", with the reason when the rule picked oneDNN.
+std::string sgemm_library_description();
+
+// The instruction set oneDNN runs on here, e.g. "avx512_core_bf16"; "" without oneDNN.
+std::string onednn_isa_name();
+
+// True when this process has the chosen library's sgemm to call.
+bool sgemm_available();
+
+// C (m x n) = op(A) op(B) + beta C, all row-major with leading dimensions lda, ldb, ldc; op(X) is
+// X or its transpose (A is m x k after op, B is k x n after op). Requires sgemm_available().
+void sgemm_row_major(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                     const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                     int64_t ldc);
+
+// The same through a given library (tests compare the two); throws std::logic_error when this
+// process lacks it.
+void sgemm_row_major(SgemmLibrary library, bool transpose_a, bool transpose_b, int64_t m, int64_t n,
+                     int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                     float beta, float* c, int64_t ldc);
+// True when this process can call the given library's sgemm.
+bool sgemm_available(SgemmLibrary library);
+
+// a (m, k) times b (k, n), float32 2-D tensors (each contiguous or a transposed contiguous view),
+// or batched (B, m, k) x (B, k, n), through sgemm_row_major: the fp32 product the model's own
+// layers use, for benchmarks that time it.
+torch::Tensor sgemm_matmul(const torch::Tensor& a, const torch::Tensor& b);
+
+}  // namespace muonlab
