@@ -1,5 +1,6 @@
-// Causal scaled-dot-product attention (LibTorch 1.13 has no fused kernel): float32 on the CPU goes
-// to the blocked kernel (models/kernels/blocked_attention.h); anything else takes explicit scores,
+// Causal scaled-dot-product attention (LibTorch 1.13 has no fused kernel): float32 on the CPU (and
+// bfloat16 where oneDNN runs AVX-512) goes to the blocked kernel
+// (models/kernels/blocked_attention.h); anything else takes explicit scores,
 // the fused causal softmax (models/kernels/causal_softmax.h) and the weighted sum. Grouped-query
 // heads share K/V without copies on both paths.
 #include "models/attention.h"

@@ -14,6 +14,7 @@
 
 #include "data/corpus.h"
 #include "data/facts_corpus.h"
+#include "models/kernels/sgemm.h"
 #include "src/bench/bench.h"
 #include "src/blas_autotune.h"
 #include "src/config/config.h"
@@ -448,8 +449,12 @@ int run_cli(int argc, char** argv) {
   args.erase(args.begin());
   const bool computes = command == "train" || command == "sweep" || command == "bench" ||
                         command == "version" || command == "--version";
-  if (computes) reexec_with_better_blas(argv);
+  if (computes) {
+    reexec_with_better_blas(argv);
+    configure_allocator();
+  }
   try {
+    if (computes) sgemm_library();  // a bad MUONLAB_FP32_GEMM fails here, before any output
     if (command == "tokenize") return cmd_tokenize(args);
     if (command == "facts") return cmd_facts(args);
     if (command == "train") return cmd_train(args);

@@ -2,9 +2,12 @@
 #include "src/runtime.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <limits>
 #include <thread>
 
 #include "models/kernels/sgemm.h"
@@ -12,6 +15,16 @@
 #include "src/blas_autotune.h"
 
 namespace muonlab {
+
+bool configure_allocator() {
+  const char* setting = std::getenv("MUONLAB_MALLOC_TUNE");
+  if (setting != nullptr && std::string(setting) == "0") return false;
+  // glibc may refuse a threshold above its limit (32 MiB on some versions): then the largest.
+  if (mallopt(M_MMAP_THRESHOLD, 1 << 30) != 1) {
+    if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1) return false;
+  }
+  return mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
+}
 
 int configure_threads(int64_t requested) {
   int n = requested > 0 ? static_cast<int>(requested)

@@ -1,7 +1,7 @@
 // The blocked causal attention against the tensor-op path and an explicit masked reference:
-// values and gradients of q, k, v in float32 for grouped-query heads, sequence lengths that are
-// not a multiple of the block, strided inputs as the model passes them, causality, and the same
-// bits for one and two threads.
+// values and gradients of q, k, v in float32 and bfloat16 for grouped-query heads, sequence
+// lengths that are not a multiple of the block, strided inputs as the model passes them,
+// causality, and the same bits for one and two threads.
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 
 #include "models/attention.h"
 #include "models/kernels/blocked_attention.h"
+#include "models/kernels/sgemm.h"
 #include "tests/test_util.h"
 
 using namespace muonlab;
@@ -59,6 +60,13 @@ void check_close(const AttentionResult& a, const AttentionResult& b, double tole
   CHECK(rel_diff(a.dv, b.dv) < tolerance);
 }
 
+void check_same_bits(const AttentionResult& a, const AttentionResult& b) {
+  CHECK(torch::equal(a.out, b.out));
+  CHECK(torch::equal(a.dq, b.dq));
+  CHECK(torch::equal(a.dk, b.dk));
+  CHECK(torch::equal(a.dv, b.dv));
+}
+
 }  // namespace
 
 TEST_CASE("blocked attention matches the masked reference and the tensor-op path", "[attention]") {
@@ -102,9 +110,11 @@ TEST_CASE("blocked attention takes the model's strided views and is what float32
   CHECK(blocked.out.transpose(1, 2).is_contiguous());
   torch::Tensor qg = q.detach().requires_grad_(true);
   CHECK_THAT(causal_attention(qg, k, v).grad_fn()->name(), Catch::Contains("BlockedAttention"));
-  // bfloat16 takes the tensor-op path.
-  CHECK_FALSE(blocked_attention_applies(q.to(torch::kBFloat16), k.to(torch::kBFloat16),
-                                        v.to(torch::kBFloat16)));
+  // bfloat16 takes the blocked kernel where oneDNN has its AVX-512 bf16 GEMM, else the tensor ops;
+  // mixed dtypes always take the tensor ops.
+  CHECK(blocked_attention_applies(q.to(torch::kBFloat16), k.to(torch::kBFloat16),
+                                  v.to(torch::kBFloat16)) == bf16_gemm_available());
+  CHECK_FALSE(blocked_attention_applies(q, k.to(torch::kBFloat16), v));
 }
 
 TEST_CASE("blocked attention is causal: later keys and values change no earlier output",
@@ -126,9 +136,59 @@ TEST_CASE("blocked attention gives the same bits for one and two threads", "[att
   torch::Tensor q = torch::randn({3, 4, 90, 16}), k = torch::randn({3, 2, 90, 16});
   torch::Tensor v = torch::randn({3, 2, 90, 16}), w = torch::randn({3, 4, 90, 16});
   auto run = [&] { return run_attention(blocked_causal_attention, q, k, v, w); };
-  AttentionResult one = with_threads(1, run), two = with_threads(2, run);
-  CHECK(torch::equal(one.out, two.out));
-  CHECK(torch::equal(one.dq, two.dq));
-  CHECK(torch::equal(one.dk, two.dk));
-  CHECK(torch::equal(one.dv, two.dv));
+  check_same_bits(with_threads(1, run), with_threads(2, run));
+}
+
+TEST_CASE(
+    "blocked attention in bfloat16 is within bf16 rounding of the exact result, and no "
+    "further from it than the tensor-op path it replaces",
+    "[attention]") {
+  if (!bf16_gemm_available()) {
+    WARN("no AVX-512 oneDNN bf16 GEMM here: bf16 attention takes the tensor ops");
+    return;
+  }
+  torch::manual_seed(25);
+  struct Shape {
+    int64_t B, H, Hkv, T, D;
+  };
+  for (const Shape s : {Shape{1, 1, 1, 1, 4}, Shape{2, 4, 2, 64, 16}, Shape{1, 4, 1, 150, 12},
+                        Shape{2, 2, 2, 129, 32}}) {
+    INFO("B " << s.B << " H " << s.H << " Hkv " << s.Hkv << " T " << s.T << " D " << s.D);
+    // As the model passes them: (B, T, heads, D) projections viewed transposed.
+    auto input = [&](int64_t heads, double scale) {
+      return (torch::randn({s.B, s.T, heads, s.D}) * scale).to(torch::kBFloat16).transpose(1, 2);
+    };
+    torch::Tensor q = input(s.H, 2), k = input(s.Hkv, 2), v = input(s.Hkv, 1);
+    torch::Tensor w = torch::randn({s.B, s.H, s.T, s.D}).to(torch::kBFloat16);
+    REQUIRE(blocked_attention_applies(q, k, v));
+    AttentionResult blocked = run_attention(causal_attention, q, k, v, w);
+    AttentionResult ops = run_attention(causal_attention_tensor_ops, q, k, v, w);
+    // The exact result of the same bf16 values, in float64.
+    AttentionResult exact =
+        run_attention(masked_reference, q.to(torch::kFloat), k.to(torch::kFloat),
+                      v.to(torch::kFloat), w.to(torch::kFloat));
+    for (const torch::Tensor* t : {&blocked.out, &blocked.dq, &blocked.dk, &blocked.dv})
+      CHECK(t->scalar_type() == torch::kBFloat16);
+    check_close(blocked, exact, 1.0 / 64);
+    // Scores and softmax in float round less than bf16 scores do.
+    CHECK(rel_diff(blocked.out, exact.out) <= rel_diff(ops.out, exact.out) * 1.25 + 1e-3);
+    CHECK(rel_diff(blocked.dq, exact.dq) <= rel_diff(ops.dq, exact.dq) * 1.25 + 1e-3);
+  }
+  torch::Tensor q = torch::randn({1, 2, 80, 8}).to(torch::kBFloat16).requires_grad_(true);
+  torch::Tensor kv = torch::randn({1, 2, 80, 8}).to(torch::kBFloat16);
+  CHECK_THAT(causal_attention(q, kv, kv).grad_fn()->name(), Catch::Contains("BlockedAttention"));
+}
+
+TEST_CASE("blocked attention in bfloat16 gives the same bits for one and two threads",
+          "[attention]") {
+  if (!bf16_gemm_available()) {
+    WARN("no AVX-512 oneDNN bf16 GEMM here");
+    return;
+  }
+  torch::manual_seed(26);
+  auto bf16 = [](torch::Tensor t) { return t.to(torch::kBFloat16); };
+  torch::Tensor q = bf16(torch::randn({3, 4, 90, 16})), k = bf16(torch::randn({3, 2, 90, 16}));
+  torch::Tensor v = bf16(torch::randn({3, 2, 90, 16})), w = bf16(torch::randn({3, 4, 90, 16}));
+  auto run = [&] { return run_attention(blocked_causal_attention, q, k, v, w); };
+  check_same_bits(with_threads(1, run), with_threads(2, run));
 }

@@ -1,8 +1,11 @@
 // BLAS kernel auto-selection: the choice for each CPU class and kernel name, that the CLI
 // re-runs itself with the chosen kernel only when OPENBLAS_CORETYPE is unset, that a set value
 // and MUONLAB_BLAS_AUTOTUNE=0 are respected, and that the chosen kernel's fp32 matmul equals
-// the fallback's to fp32 rounding. The environment's own OPENBLAS_* values are never changed
-// for the test process; only child processes get other values.
+// the fallback's to fp32 rounding; the fp32 GEMM library rule (BLAS or oneDNN) and
+// MUONLAB_FP32_GEMM; the allocator settings that keep freed memory. The environment's own
+// OPENBLAS_* values are never changed for the test process; only child processes get other values.
+#include <sys/resource.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
@@ -11,6 +14,7 @@
 
 #include "models/kernels/sgemm.h"
 #include "src/blas_autotune.h"
+#include "src/runtime.h"
 #include "test_util.h"
 
 using namespace muonlab;
@@ -159,6 +163,8 @@ TEST_CASE("fp32 GEMM goes to oneDNN only when its vectors are wider than the BLA
   CHECK(choose_sgemm_library("", "Cooperlake", "avx512_core_amx", true) == blas);
   CHECK(choose_sgemm_library("", "Zen", "avx2", true) == blas);
   CHECK(choose_sgemm_library("", "Haswell", "avx512_core", false) == blas);
+  CHECK(choose_sgemm_library("", "MKL", "avx512_core", true) == blas);
+  CHECK(choose_sgemm_library("", "", "avx2", true) == onednn);  // over the reference BLAS
   CHECK(choose_sgemm_library("", "", "", false) == blas);
   // MUONLAB_FP32_GEMM forces either, and anything else is refused with what to write.
   CHECK(choose_sgemm_library("blas", "Haswell", "avx512_core", true) == blas);
@@ -198,4 +204,41 @@ TEST_CASE("the CLI states the fp32 GEMM library and refuses a bad MUONLAB_FP32_G
          std::string::npos) == wider);
   WARN("fp32 GEMM here: " << (wider ? "oneDNN" : "BLAS") << " (OpenBLAS " << kernel << ", oneDNN "
                           << onednn_isa_name() << ")");
+}
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+
+TEST_CASE("the allocator keeps freed memory, so a step's big tensors are not faulted in again") {
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+  WARN("AddressSanitizer replaces malloc: nothing to check");
+  return;
+#endif
+  // 64 MiB is above glibc's largest dynamic mmap threshold (32 MiB): by default every such block
+  // is mapped fresh and each page faults when first written, on every allocation.
+  auto faults_of_one_block = [] {
+    constexpr size_t kBytes = size_t{64} << 20;
+    auto touch = [] {
+      char* p = static_cast<char*>(std::malloc(kBytes));
+      REQUIRE(p != nullptr);
+      for (size_t i = 0; i < kBytes; i += 4096) p[i] = static_cast<char>(i);
+      volatile char sink = p[kBytes / 2];
+      (void)sink;
+      std::free(p);
+    };
+    touch();  // first use: faults whatever the settings
+    struct rusage before {
+    }, after{};
+    getrusage(RUSAGE_SELF, &before);
+    touch();
+    getrusage(RUSAGE_SELF, &after);
+    return after.ru_minflt - before.ru_minflt;
+  };
+  const long default_faults = faults_of_one_block();
+  REQUIRE(configure_allocator());
+  faults_of_one_block();  // the first block served from the heap
+  const long tuned_faults = faults_of_one_block();
+  CHECK(default_faults > 10000);  // 16384 pages of 4 KiB
+  CHECK(tuned_faults < 100);
 }

@@ -516,6 +516,10 @@ TEST_CASE("both fp32 GEMM libraries give the product to fp32 rounding in every o
 }
 
 TEST_CASE("the fused dense layer matches torch::linear, values and gradients", "[fused][dense]") {
+  if (!sgemm_available()) {
+    WARN("no fp32 GEMM library to call here");
+    return;
+  }
   torch::manual_seed(51);
   torch::Tensor x0 = torch::randn({3, 17, 40}), w0 = torch::randn({24, 40}) * 0.2;
   torch::Tensor dy = torch::randn({3, 17, 24});
@@ -550,4 +554,32 @@ TEST_CASE("the fused dense layer matches torch::linear, values and gradients", "
   }
   CHECK(dense(x0, w0).scalar_type() == torch::kFloat);
   CHECK(max_abs_diff(dense(x0, w0), exact[0]) <= 1e-5 * max_abs(exact[0]));
+  // A 2-D input given as a transposed view, and the output modified in place afterwards.
+  torch::Tensor xt = torch::randn({40, 9}).t();
+  torch::Tensor y = sgemm_dense(xt, w0);
+  CHECK(max_abs_diff(y, torch::linear(xt, w0)) <= 1e-5 * max_abs(y));
+  y.mul_(2);
+}
+
+TEST_CASE("the fused dense layer shares a weight with an embedding, as the tied LM head does",
+          "[fused][dense]") {
+  if (!sgemm_available()) {
+    WARN("no fp32 GEMM library to call here");
+    return;
+  }
+  torch::manual_seed(52);
+  torch::Tensor table0 = torch::randn({30, 16});
+  torch::Tensor idx = torch::randint(30, {2, 7}, torch::kLong);
+  torch::Tensor dy = torch::randn({2, 7, 30});
+  auto run = [&](auto head) {
+    torch::Tensor table = table0.clone().requires_grad_(true);
+    torch::Tensor logits = head(torch::embedding(table, idx) * 1.5, table);
+    logits.backward(dy);
+    return table.grad();
+  };
+  torch::Tensor fused =
+      run([](const torch::Tensor& x, const torch::Tensor& w) { return sgemm_dense(x, w); });
+  torch::Tensor exact =
+      run([](const torch::Tensor& x, const torch::Tensor& w) { return torch::linear(x, w); });
+  CHECK(max_abs_diff(fused, exact) <= 1e-5 * max_abs(exact));
 }

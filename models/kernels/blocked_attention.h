@@ -1,11 +1,13 @@
-// Causal attention for float32 CPU tensors, one autograd function computed block by block: each
-// (batch, kv head) pair runs on one thread, and for each block of kBlock query rows only the keys
-// up to that block are multiplied, so the products against masked keys (almost half of the T x T
-// scores) are never formed, in forward or backward. The small products go straight to the fp32
-// GEMM the model uses (models/kernels/sgemm.h: the BLAS or oneDNN); the softmax is the fused causal
-// one (models/kernels/causal_softmax.h). Grouped-query heads share K/V without copies. The output
-// is a transposed view of a (B, T, H, D) tensor, so merging heads afterwards is free. Not twice
-// differentiable; other dtypes and devices use the tensor-op path in models/attention.cpp.
+// Causal attention for float32 and bfloat16 CPU tensors, one autograd function computed block by
+// block: each (batch, kv head) pair runs on one thread, and for each block of kBlock query rows
+// only the keys up to that block are multiplied, so the products against masked keys (almost half
+// of the T x T scores) are never formed, in forward or backward. The small products go straight
+// to the GEMM shim (models/kernels/sgemm.h: fp32 on the BLAS or oneDNN, bf16 on oneDNN with float
+// accumulation, where oneDNN runs AVX-512); the softmax is the fused causal one
+// (models/kernels/causal_softmax.h), in float for both dtypes. Grouped-query heads share K/V
+// without copies. The output is a transposed view of a (B, T, H, D) tensor, so merging heads
+// afterwards is free. Not twice differentiable; other dtypes and devices, and bf16 without
+// oneDNN's AVX-512 GEMM, use the tensor-op path in models/attention.cpp.
 #pragma once
 #include <torch/types.h>
 

@@ -4,6 +4,7 @@
 #include "models/kernels/cross_entropy.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/record_function.h>
 #include <c10/util/BFloat16.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -166,7 +167,7 @@ class CrossEntropyFunction : public torch::autograd::Function<CrossEntropyFuncti
     const torch::Tensor& targets = saved[1];
     const torch::Tensor& shift = saved[2];
     const int64_t N = logits.size(0), V = logits.size(1);
-    TORCH_CHECK(!grads[0].requires_grad(),
+    TORCH_CHECK(!at::GradMode::is_enabled() && !grads[0].requires_grad(),
                 "cross_entropy: the fused loss is not twice differentiable");
     const float scale = grads[0].item<float>() / static_cast<float>(N);
     torch::Tensor dx = torch::empty_like(logits);

@@ -3,6 +3,7 @@
 #include "models/kernels/dense.h"
 
 #include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/nn/functional/linear.h>
@@ -31,19 +32,23 @@ class DenseFunction : public torch::autograd::Function<DenseFunction> {
     const int64_t K = x_in.size(-1), N = w_in.size(0);
     const torch::Tensor x = x_in.contiguous().view({-1, K}), w = w_in.contiguous();
     const int64_t M = x.size(0);
-    torch::Tensor y = torch::empty({M, N}, x.options());
+    // Outputs are allocated in their final shape, not views of a 2-D result, so callers may
+    // modify them in place as they may torch::linear's.
+    torch::Tensor y = torch::empty(with_last(x_in, N), x.options());
     if (M > 0 && N > 0) {
       sgemm_row_major(false, true, M, N, K, x.data_ptr<float>(), K, w.data_ptr<float>(), K, 0,
                       y.data_ptr<float>(), N);
     }
     ctx->save_for_backward({x, w});
     ctx->saved_data["x_sizes"] = x_in.sizes();
-    return y.view(with_last(x_in, N));
+    return y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     RECORD_FUNCTION("muonlab::dense_backward", std::vector<c10::IValue>());
-    TORCH_CHECK(!grads[0].requires_grad(), "dense: the fused product is not twice differentiable");
+    // The engine runs backward with grad mode on only for create_graph (a second derivative).
+    TORCH_CHECK(!at::GradMode::is_enabled() && !grads[0].requires_grad(),
+                "dense: the fused product is not twice differentiable");
     const auto saved = ctx->get_saved_variables();
     const torch::Tensor& x = saved[0];
     const torch::Tensor& w = saved[1];
@@ -51,10 +56,9 @@ class DenseFunction : public torch::autograd::Function<DenseFunction> {
     const torch::Tensor dy = grads[0].contiguous().view({M, N});
     torch::Tensor dx, dw;
     if (ctx->needs_input_grad(0)) {
-      dx = torch::empty({M, K}, x.options());
+      dx = torch::empty(ctx->saved_data["x_sizes"].toIntVector(), x.options());
       sgemm_row_major(false, false, M, K, N, dy.data_ptr<float>(), N, w.data_ptr<float>(), K, 0,
                       dx.data_ptr<float>(), K);
-      dx = dx.view(ctx->saved_data["x_sizes"].toIntVector());
     }
     if (ctx->needs_input_grad(1)) {
       dw = torch::empty({N, K}, w.options());

@@ -14,9 +14,10 @@ namespace kernel {
 // e^x to about 2 ulp for x in [-87, 88] (clamped outside): x = n ln2 + r with |r| <= ln2/2,
 // e^r by its degree-6 Taylor polynomial, 2^n from the exponent bits. Branch-free, so it
 // vectorises: n = floor(x log2(e) + 1/2), taken by truncation after a positive offset.
-inline float exp_float(float x) {
-  x = x > 88.0f ? 88.0f : x;    // this form of the clamp vectorises to 8x faster code than
-  x = x < -87.0f ? -87.0f : x;  // std::min/std::max here (GCC 12, measured)
+inline float exp_float(float in) {
+  float x = in > 88.0f ? 88.0f : in;  // this form of the clamp vectorises to 8x faster code than
+  x = x > -87.0f ? x : -87.0f;        // std::min/std::max here (GCC 12, measured); NaN becomes
+                                      // -87 so the integer conversion below stays defined
   const int32_t n = static_cast<int32_t>(x * 1.44269504088896341f + 128.5f) - 128;
   const float nf = static_cast<float>(n);
   const float r = (x - nf * 0.693145751953125f) - nf * 1.428606765330187e-06f;
@@ -30,7 +31,7 @@ inline float exp_float(float x) {
   const int32_t bits = (n + 127) << 23;
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
-  return p * scale;
+  return in == in ? p * scale : in;  // NaN in, NaN out
 }
 
 // bfloat16 as its raw bits (uint16_t), converted without branches so the loops vectorise; the

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <limits>
 #include <stdexcept>
 
 namespace muonlab {
@@ -21,6 +22,10 @@ using OnednnSgemmFn = int (*)(char transa, char transb, int64_t m, int64_t n, in
                               float alpha, const float* a, int64_t lda, const float* b, int64_t ldb,
                               float beta, float* c, int64_t ldc);
 
+using OnednnBf16GemmFn = int (*)(char transa, char transb, int64_t m, int64_t n, int64_t k,
+                                 float alpha, const uint16_t* a, int64_t lda, const uint16_t* b,
+                                 int64_t ldb, float beta, float* c, int64_t ldc);
+
 BlasSgemmFn blas_sgemm() {
   static const auto fn = reinterpret_cast<BlasSgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
   return fn;
@@ -31,10 +36,22 @@ OnednnSgemmFn onednn_sgemm() {
   return fn;
 }
 
-std::string loaded_openblas_core() {
+OnednnBf16GemmFn onednn_bf16_gemm() {
+  static const auto fn =
+      reinterpret_cast<OnednnBf16GemmFn>(dlsym(RTLD_DEFAULT, "dnnl_gemm_bf16bf16f32"));
+  return fn;
+}
+
+// OpenBLAS's kernel family, "MKL" for Intel's library (AVX-512 where the CPU has it), "" for
+// another BLAS (the reference one).
+std::string loaded_blas_kernel() {
   using CoreNameFn = const char* (*)();
   auto core = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
-  return core ? core() : "";
+  if (core) return core();
+  if (dlsym(RTLD_DEFAULT, "MKL_Get_Max_Threads") || dlsym(RTLD_DEFAULT, "mkl_get_max_threads")) {
+    return "MKL";
+  }
+  return "";
 }
 
 std::string lower(std::string s) {
@@ -51,6 +68,10 @@ void blas_call(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t
                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   const BlasSgemmFn fn = blas_sgemm();
   if (fn == nullptr) throw std::logic_error("sgemm_row_major: no BLAS sgemm_ in this process");
+  for (int64_t v : {m, n, k, lda, ldb, ldc}) {
+    TORCH_CHECK(v <= std::numeric_limits<int>::max(), "sgemm_row_major: size or leading dimension ",
+                v, " exceeds the BLAS's int");
+  }
   const char ta = transpose_b ? 'T' : 'N', tb = transpose_a ? 'T' : 'N';
   const int im = static_cast<int>(n), in = static_cast<int>(m), ik = static_cast<int>(k);
   const int ia = static_cast<int>(ldb), ib = static_cast<int>(lda), ic = static_cast<int>(ldc);
@@ -94,7 +115,7 @@ Operand operand(const torch::Tensor& t) {
 
 int blas_kernel_width(const std::string& openblas_core) {
   const std::string c = lower(openblas_core);
-  if (one_of(c, {"skylakex", "cooperlake", "sapphirerapids"})) return 512;
+  if (one_of(c, {"skylakex", "cooperlake", "sapphirerapids", "mkl"})) return 512;
   if (one_of(c, {"haswell", "zen", "sandybridge", "excavator", "steamroller", "piledriver",
                  "bulldozer"})) {
     return 256;
@@ -130,7 +151,7 @@ SgemmLibrary choose_sgemm_library(const std::string& setting, const std::string&
 SgemmLibrary sgemm_library() {
   static const SgemmLibrary library = [] {
     const char* setting = std::getenv("MUONLAB_FP32_GEMM");
-    return choose_sgemm_library(setting ? setting : "", loaded_openblas_core(), onednn_isa_name(),
+    return choose_sgemm_library(setting ? setting : "", loaded_blas_kernel(), onednn_isa_name(),
                                 onednn_sgemm() != nullptr);
   }();
   return library;
@@ -140,12 +161,12 @@ std::string sgemm_library_description() {
   const char* setting = std::getenv("MUONLAB_FP32_GEMM");
   const bool forced =
       setting != nullptr && (std::string(setting) == "blas" || std::string(setting) == "onednn");
-  const std::string core = loaded_openblas_core();
-  const std::string blas = core.empty() ? "BLAS" : "OpenBLAS";
+  const std::string core = loaded_blas_kernel();
+  const std::string blas = core.empty() ? "the reference BLAS" : core == "MKL" ? "MKL" : "OpenBLAS";
   if (sgemm_library() == SgemmLibrary::blas) return forced ? blas + " (MUONLAB_FP32_GEMM)" : blas;
   if (forced) return "oneDNN (MUONLAB_FP32_GEMM)";
-  return "oneDNN (" + onednn_isa_name() + ", wider than " + blas + "'s " +
-         (core.empty() ? "kernel" : core) + "; MUONLAB_FP32_GEMM=blas opts out)";
+  return "oneDNN (" + onednn_isa_name() + ", wider than " +
+         (core.empty() ? blas : blas + "'s " + core) + "; MUONLAB_FP32_GEMM=blas opts out)";
 }
 
 std::string onednn_isa_name() {
@@ -173,8 +194,11 @@ std::string onednn_isa_name() {
       return "avx512_core_amx";
     case 0x407:
       return "avx2_vnni";
-    default:
-      return "isa " + std::to_string(isa());
+    default: {  // a newer oneDNN: its bits say the vector width (0x20 AVX-512, 0x4 AVX2)
+      const int value = isa();
+      const std::string family = value & 0x20 ? "avx512" : value & 0x4 ? "avx2" : "sse";
+      return family + " (isa " + std::to_string(value) + ")";
+    }
   }
 }
 
@@ -198,6 +222,26 @@ void sgemm_row_major(bool transpose_a, bool transpose_b, int64_t m, int64_t n, i
                      const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
                      int64_t ldc) {
   sgemm_row_major(sgemm_library(), transpose_a, transpose_b, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+bool bf16_gemm_available() {
+  static const bool available =
+      onednn_bf16_gemm() != nullptr && onednn_isa_width(onednn_isa_name()) >= 512;
+  return available;
+}
+
+void bf16_gemm_row_major(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                         const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta,
+                         float* c, int64_t ldc) {
+  if (!bf16_gemm_available()) {
+    throw std::logic_error("bf16_gemm_row_major: no AVX-512 oneDNN bf16 GEMM in this process");
+  }
+  const int status = onednn_bf16_gemm()(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k,
+                                        1.0f, a, lda, b, ldb, beta, c, ldc);
+  if (status != 0) {
+    throw std::runtime_error("bf16_gemm_row_major: dnnl_gemm_bf16bf16f32 failed with status " +
+                             std::to_string(status));
+  }
 }
 
 torch::Tensor sgemm_matmul(const torch::Tensor& a, const torch::Tensor& b) {

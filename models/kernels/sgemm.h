@@ -1,12 +1,12 @@
-// Single-precision GEMM on row-major matrices through one of the two libraries LibTorch itself
-// loaded, found at run time: the BLAS's Fortran `sgemm_` (OpenBLAS here, what torch::mm uses) or
-// oneDNN's `dnnl_sgemm`. The faster one is chosen once per process by a fixed rule, never by a
-// timing (so the same run gives the same numbers): oneDNN when its instruction set has wider
-// vectors than the BLAS's kernel (e.g. the environment pins OpenBLAS to its AVX2 `Haswell` kernel
-// on an AVX-512 CPU: 2x at the model's shapes on Zen 5), otherwise the BLAS.
-// MUONLAB_FP32_GEMM=blas|onednn|auto overrides the rule. Called inside at::parallel_for, both run
-// single-threaded (OpenMP builds do not nest), so each product stays on the calling thread; at top
-// level they use LibTorch's thread count. No other dtype here.
+// Single-precision GEMM (and oneDNN's bf16 one) on row-major matrices through one of the two
+// libraries LibTorch itself loaded, found at run time: the BLAS's Fortran `sgemm_` (OpenBLAS here,
+// what torch::mm uses) or oneDNN's `dnnl_sgemm`. The faster one is chosen once per process by a
+// fixed rule, never by a timing (so the same run gives the same numbers): oneDNN when its
+// instruction set has wider vectors than the BLAS's kernel (e.g. the environment pins OpenBLAS to
+// its AVX2 `Haswell` kernel on an AVX-512 CPU: 2x at the model's shapes on Zen 5), otherwise the
+// BLAS. MUONLAB_FP32_GEMM=blas|onednn|auto overrides the rule. Called inside at::parallel_for, both
+// run single-threaded (OpenMP builds do not nest), so each product stays on the calling thread; at
+// top level they use LibTorch's thread count. bf16 products always go to oneDNN; no other dtype.
 #pragma once
 #include <torch/types.h>
 
@@ -18,8 +18,8 @@ namespace muonlab {
 enum class SgemmLibrary { blas, onednn };
 
 // Vector width in bits of an OpenBLAS kernel family ("Haswell" 256, "SkylakeX" 512, "Prescott"
-// 128; unknown names 128) and of a oneDNN instruction set name ("avx2" 256, "avx512_core*" 512,
-// "sse41" 128, "" 0).
+// 128; "MKL" 512; unknown names, the reference BLAS's "" among them, 128) and of a oneDNN
+// instruction set name ("avx2" 256, "avx512_core*" 512, "sse41" 128, "" 0).
 int blas_kernel_width(const std::string& openblas_core);
 int onednn_isa_width(const std::string& isa);
 
@@ -53,6 +53,14 @@ void sgemm_row_major(SgemmLibrary library, bool transpose_a, bool transpose_b, i
                      float beta, float* c, int64_t ldc);
 // True when this process can call the given library's sgemm.
 bool sgemm_available(SgemmLibrary library);
+
+// bfloat16 operands (raw bits), float32 result: C = op(A) op(B) + beta C, row-major, through
+// oneDNN's dnnl_gemm_bf16bf16f32 (float accumulation), the product autocast's bf16 matmuls use.
+// Available where oneDNN runs AVX-512 (elsewhere LibTorch bypasses it and so does muonlab).
+bool bf16_gemm_available();
+void bf16_gemm_row_major(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+                         const uint16_t* a, int64_t lda, const uint16_t* b, int64_t ldb, float beta,
+                         float* c, int64_t ldc);
 
 // a (m, k) times b (k, n), float32 2-D tensors (each contiguous or a transposed contiguous view),
 // or batched (B, m, k) x (B, k, n), through sgemm_row_major: the fp32 product the model's own

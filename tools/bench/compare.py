@@ -13,7 +13,9 @@ BLAS kernel: muonlab re-executes itself with OPENBLAS_CORETYPE set when OpenBLAS
 generic fallback kernel (src/blas_autotune.h). So that both sides run the same kernel, the
 python child gets OPENBLAS_CORETYPE = the kernel muonlab reported, unless the variable is
 already set in the environment (then it is left alone) or --as-found is given (then python
-runs with the environment exactly as found: the "out of the box" comparison).
+runs with the environment exactly as found: the "out of the box" comparison). Where muonlab runs
+its fp32 products on oneDNN rather than the BLAS (its vectors wider than the BLAS kernel's), the
+kernel column says "+oneDNN".
 
 It measures and reports; it writes nothing but the --json file. Run it through
 tools/bench/compare.sh, which makes sure /usr/bin/python3 has torch.
@@ -189,7 +191,12 @@ def mib(nbytes):
 
 
 def kernel_name(result):
-    return result.get("blas_kernel") or "-"
+    """The BLAS kernel, with "+oneDNN" where muonlab runs its fp32 products on oneDNN instead
+    (models/kernels/sgemm.h; MUONLAB_FP32_GEMM=blas in the environment makes it like for like)."""
+    name = result.get("blas_kernel") or "-"
+    if result.get("precision") == "fp32" and str(result.get("fp32_gemm", "")).startswith("oneDNN"):
+        name += "+oneDNN"
+    return name
 
 
 def run_side(side, args, case, kernels):
@@ -275,7 +282,8 @@ def run_case(args, case, kernels):
         pair = {"first": order[0], "muonlab": m, "python": p,
                 "ratio_tokens_per_s": m["result"]["tokens_per_s"] / p["result"]["tokens_per_s"],
                 "ratio_peak_rss": m["result"]["peak_rss_bytes"] / p["result"]["peak_rss_bytes"],
-                "kernel_match": kernel_name(m["result"]).lower() == kernel_name(p["result"]).lower(),
+                "kernel_match": (m["result"].get("blas_kernel") or "-").lower()
+                == (p["result"].get("blas_kernel") or "-").lower(),
                 "same_work": same_work(m["result"], p["result"]),
                 "clean": not (m["contended"] or p["contended"])}
         pairs.append(pair)
