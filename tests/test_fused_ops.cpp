@@ -543,7 +543,7 @@ TEST_CASE("the fused dense layer matches torch::linear, values and gradients", "
   torch::Tensor x = x0.clone().requires_grad_(true);
   sgemm_dense(x, w0).backward(dy);
   CHECK(max_abs_diff(x.grad(), exact[1]) <= 1e-5 * max_abs(exact[1]));
-  // Under bf16 autocast the layer is torch::linear's, which autocast casts to bf16.
+  // Under bf16 autocast the layer gives bf16, as autocast's linear does.
   {
     at::autocast::set_cpu_enabled(true);
     at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
@@ -582,4 +582,49 @@ TEST_CASE("the fused dense layer shares a weight with an embedding, as the tied 
   torch::Tensor exact =
       run([](const torch::Tensor& x, const torch::Tensor& w) { return torch::linear(x, w); });
   CHECK(max_abs_diff(fused, exact) <= 1e-5 * max_abs(exact));
+}
+
+TEST_CASE("the bf16 dense layer is autocast's linear forward, with float32 gradients",
+          "[fused][dense]") {
+  if (!bf16_gemm_available()) {
+    WARN("no AVX-512 oneDNN bf16 GEMM here: bf16 layers are autocast's linear");
+    return;
+  }
+  torch::manual_seed(53);
+  torch::Tensor x0 = torch::randn({4, 33, 48}), w0 = torch::randn({40, 48}) * 0.2;
+  torch::Tensor dy = torch::randn({4, 33, 40}).to(torch::kBFloat16);
+  auto run = [&](auto f, const torch::Tensor& x_start) {
+    torch::Tensor x = x_start.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+    at::autocast::set_cpu_enabled(true);
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    torch::Tensor y = f(x, w);
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+    y.backward(dy);
+    return std::vector<torch::Tensor>{y.detach(), x.grad(), w.grad()};
+  };
+  auto ours = run([](const torch::Tensor& x, const torch::Tensor& w) { return dense(x, w); }, x0);
+  auto autocast =
+      run([](const torch::Tensor& x, const torch::Tensor& w) { return torch::linear(x, w); }, x0);
+  // The product of the same bf16 operands, in float64.
+  torch::Tensor xb = x0.to(torch::kBFloat16).to(torch::kDouble);
+  torch::Tensor wb = w0.to(torch::kBFloat16).to(torch::kDouble);
+  torch::Tensor g = dy.to(torch::kDouble);
+  torch::Tensor exact_dx = g.matmul(wb), exact_dw = g.flatten(0, 1).t().matmul(xb.flatten(0, 1));
+  CHECK(ours[0].scalar_type() == torch::kBFloat16);
+  CHECK(ours[1].scalar_type() == torch::kFloat);
+  CHECK(ours[2].scalar_type() == torch::kFloat);
+  CHECK(max_abs_diff(ours[0], autocast[0]) <= max_abs(autocast[0]) / 128);
+  // Float32 gradients to fp32 rounding, where autocast's carry a bf16 rounding.
+  auto rel = [](const torch::Tensor& a, const torch::Tensor& exact) {
+    return max_abs_diff(a.to(torch::kDouble), exact) / max_abs(exact);
+  };
+  CHECK(rel(ours[1], exact_dx) < 1e-5);
+  CHECK(rel(ours[2], exact_dw) < 1e-5);
+  CHECK(rel(autocast[2], exact_dw) > 1e-4);
+  // A bf16 input gets its gradient in bf16.
+  auto from_bf16 = run([](const torch::Tensor& x, const torch::Tensor& w) { return dense(x, w); },
+                       x0.to(torch::kBFloat16));
+  CHECK(from_bf16[1].scalar_type() == torch::kBFloat16);
+  CHECK(max_abs_diff(from_bf16[1], exact_dx) <= max_abs(exact_dx) / 128);
 }
