@@ -16,14 +16,16 @@
 
 namespace muonlab {
 
-bool configure_allocator() {
+int64_t configure_allocator() {
   const char* setting = std::getenv("MUONLAB_MALLOC_TUNE");
-  if (setting != nullptr && std::string(setting) == "0") return false;
-  // glibc may refuse a threshold above its limit (32 MiB on some versions): then the largest.
-  if (mallopt(M_MMAP_THRESHOLD, 1 << 30) != 1) {
-    if (mallopt(M_MMAP_THRESHOLD, 32 << 20) != 1) return false;
+  if (setting != nullptr && std::string(setting) == "0") return 0;
+  // Older glibc refuses a threshold above 32 MiB: then that.
+  int64_t threshold = int64_t{1} << 30;
+  if (mallopt(M_MMAP_THRESHOLD, static_cast<int>(threshold)) != 1) {
+    threshold = int64_t{32} << 20;
+    if (mallopt(M_MMAP_THRESHOLD, static_cast<int>(threshold)) != 1) return 0;
   }
-  return mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
+  return mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1 ? threshold : 0;
 }
 
 int configure_threads(int64_t requested) {

@@ -236,9 +236,14 @@ TEST_CASE("the allocator keeps freed memory, so a step's big tensors are not fau
     return after.ru_minflt - before.ru_minflt;
   };
   const long default_faults = faults_of_one_block();
-  REQUIRE(configure_allocator());
+  const int64_t threshold = configure_allocator();
+  if (threshold < (int64_t{64} << 20)) {
+    WARN("this malloc keeps only blocks up to " << (threshold >> 20) << " MiB; nothing to check");
+    return;
+  }
   faults_of_one_block();  // the first block served from the heap
   const long tuned_faults = faults_of_one_block();
-  CHECK(default_faults > 10000);  // 16384 pages of 4 KiB
-  CHECK(tuned_faults < 100);
+  // 16384 faults with 4 KiB pages by default (tens with transparent huge pages), ~none tuned.
+  CHECK(default_faults >= 16);
+  CHECK(tuned_faults * 20 < default_faults);
 }

@@ -555,10 +555,11 @@ TEST_CASE("the fused dense layer matches torch::linear, values and gradients", "
   CHECK(dense(x0, w0).scalar_type() == torch::kFloat);
   CHECK(max_abs_diff(dense(x0, w0), exact[0]) <= 1e-5 * max_abs(exact[0]));
   // A 2-D input given as a transposed view, and the output modified in place afterwards.
-  torch::Tensor xt = torch::randn({40, 9}).t();
+  torch::Tensor xt = torch::randn({40, 9}).requires_grad_(true).t();
   torch::Tensor y = sgemm_dense(xt, w0);
   CHECK(max_abs_diff(y, torch::linear(xt, w0)) <= 1e-5 * max_abs(y));
-  y.mul_(2);
+  y.mul_(2);  // a view output of a custom function would refuse this
+  CHECK(y.requires_grad());
 }
 
 TEST_CASE("the fused dense layer shares a weight with an embedding, as the tied LM head does",

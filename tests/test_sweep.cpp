@@ -302,7 +302,9 @@ TEST_CASE("a sweep killed mid-point resumes: every point finishes once, same num
 TEST_CASE("SIGTERM stops a sweep: the running point checkpoints, the rest wait, exit 130") {
   TempDir dir;
   write_file(dir.path() / "s.yaml",
-             tiny_sweep("grid: {optim.lr: [0.001, 0.003], seed: [0]}\n", 60));
+             // Long enough that the first point is still training when the signal arrives,
+             // however fast a step runs (60 steps once finished inside the 50 ms poll).
+             tiny_sweep("grid: {optim.lr: [0.001, 0.003], seed: [0]}\n", 400));
   pid_t pid = fork();
   REQUIRE(pid >= 0);
   if (pid == 0) {
@@ -330,6 +332,7 @@ TEST_CASE("SIGTERM stops a sweep: the running point checkpoints, the rest wait, 
   CHECK(WEXITSTATUS(status) == 130);
   auto index = muonlab::read_index(dir.str("out"));
   REQUIRE(index.size() == 2);
+  INFO("first point's error: " << index[0].error);
   CHECK(index[0].status == "interrupted");
   CHECK(index[1].status == "interrupted");
   CHECK_FALSE(fs::exists(dir.path() / "out" / "lr=0.003,seed=0" / "checkpoints"));

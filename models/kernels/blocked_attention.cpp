@@ -5,13 +5,16 @@
 //             then per key block [c0, c0 + w): dK_blk (+)= dS[c0:, blk]^T Q[c0:],
 //             dV_blk (+)= P[c0:, blk]^T dO[c0:] (rows above c0 are masked there), summed over g.
 // P is kept for backward as (B, Hkv, G, T, T) with only the causal blocks written. Every pair is
-// computed by one thread in a fixed order, so the numbers do not depend on the thread count.
+// computed by one thread in a fixed order, so the numbers do not depend on the thread count
+// (except with a single pair, B * Hkv = 1: its products then run outside a parallel region and the
+// GEMM library may split them across threads).
 // bfloat16: the same products on bf16 operands with float accumulation (oneDNN), scores, softmax
 // and its backward in float; P, dS and each output block are rounded to bf16 once, dK and dV
 // summed over the group's heads in float first.
 #include "models/kernels/blocked_attention.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -271,6 +274,8 @@ class BlockedAttentionFunction : public torch::autograd::Function<BlockedAttenti
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled() && !grads[0].requires_grad(),
+                "blocked attention is not twice differentiable");
     const variable_list saved = ctx->get_saved_variables();
     const torch::Tensor &q = saved[0], &k = saved[1], &v = saved[2], &probs = saved[3];
     const torch::Tensor dout = gemm_ready(grads[0].to(q.scalar_type()));

@@ -1,5 +1,6 @@
 // y = x w^T with x flattened to (M, K): forward sgemm(x, w^T); backward dx = dy w and
-// dw = dy^T x, each one row-major product on the saved contiguous operands.
+// dw = dy^T x, each one row-major product on the saved contiguous operands. The bf16 function
+// saves the bf16 copies of x and w and takes its gradients from the bf16 -> float GEMM.
 #include "models/kernels/dense.h"
 
 #include <ATen/autocast_mode.h>
