@@ -4,7 +4,9 @@
 // fixed rule, never by a timing (so the same run gives the same numbers): oneDNN when its
 // instruction set has wider vectors than the BLAS's kernel (e.g. the environment pins OpenBLAS to
 // its AVX2 `Haswell` kernel on an AVX-512 CPU: 2x at the model's shapes on Zen 5), otherwise the
-// BLAS. MUONLAB_FP32_GEMM=blas|onednn|auto overrides the rule. Called inside at::parallel_for, both
+// BLAS. The rule applies only with MUONLAB_FP32_GEMM=auto: unset (or blas) is the BLAS for now,
+// because oneDNN 2.6's multi-threaded sgemm corrupted the heap in a few short runs here; onednn
+// forces oneDNN. Called inside at::parallel_for, both
 // run single-threaded (OpenMP builds do not nest), so each product stays on the calling thread; at
 // top level they use LibTorch's thread count. bf16 products always go to oneDNN; no other dtype.
 #pragma once
@@ -23,9 +25,9 @@ enum class SgemmLibrary { blas, onednn };
 int blas_kernel_width(const std::string& openblas_core);
 int onednn_isa_width(const std::string& isa);
 
-// The rule: `setting` is MUONLAB_FP32_GEMM's value ("" or "auto" apply it; "blas" and "onednn"
-// force one); `have_onednn` says dnnl_sgemm exists. Throws std::invalid_argument for another value
-// or for "onednn" without oneDNN.
+// The rule: `setting` is MUONLAB_FP32_GEMM's value ("auto" applies it; "" and "blas" give the
+// BLAS, "onednn" oneDNN); `have_onednn` says dnnl_sgemm exists. Throws std::invalid_argument for
+// another value or for "onednn" without oneDNN.
 SgemmLibrary choose_sgemm_library(const std::string& setting, const std::string& openblas_core,
                                   const std::string& onednn_isa, bool have_onednn);
 
