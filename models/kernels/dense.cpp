@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "models/kernels/kernel_math.h"
 #include "models/kernels/sgemm.h"
 
 namespace muonlab {
@@ -108,23 +109,20 @@ class DenseBf16Function : public torch::autograd::Function<DenseBf16Function> {
       const auto sizes = ctx->saved_data["x_sizes"].toIntVector();
       if (ctx->saved_data["x_float"].toBool()) {
         dx = torch::empty(sizes, x.options().dtype(torch::kFloat));
-        bf16_gemm_row_major(false, false, M, K, N, kernel_bits(dy), N, kernel_bits(w), K, 0,
+        bf16_gemm_row_major(false, false, M, K, N, kernel::bits(dy), N, kernel::bits(w), K, 0,
                             dx.data_ptr<float>(), K);
       } else {
-        dx = torch::mm(dy, w).view(sizes);
+        dx = torch::empty(sizes, x.options());  // not a view, as the float32 case
+        torch::Tensor dx2 = dx.view({M, K});
+        torch::mm_out(dx2, dy, w);
       }
     }
     if (ctx->needs_input_grad(1)) {
       dw = torch::empty({N, K}, w.options().dtype(torch::kFloat));
-      bf16_gemm_row_major(true, false, N, K, M, kernel_bits(dy), N, kernel_bits(x), K, 0,
+      bf16_gemm_row_major(true, false, N, K, M, kernel::bits(dy), N, kernel::bits(x), K, 0,
                           dw.data_ptr<float>(), K);
     }
     return {dx, dw};
-  }
-
- private:
-  static const uint16_t* kernel_bits(const torch::Tensor& t) {
-    return reinterpret_cast<const uint16_t*>(t.data_ptr<c10::BFloat16>());
   }
 };
 
