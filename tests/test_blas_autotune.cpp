@@ -156,8 +156,9 @@ TEST_CASE("fp32 GEMM goes to oneDNN only when its vectors are wider than the BLA
   const auto onednn = SgemmLibrary::onednn, blas = SgemmLibrary::blas;
   // The environment pins OpenBLAS to AVX2 on an AVX-512 CPU: oneDNN is twice as wide.
   CHECK(choose_sgemm_library("auto", "Haswell", "avx512_core_bf16", true) == onednn);
-  // Unset is the BLAS for now (oneDNN's sgemm corrupted the heap in a few short runs).
-  CHECK(choose_sgemm_library("", "Haswell", "avx512_core_bf16", true) == blas);
+  // Unset applies the rule too.
+  CHECK(choose_sgemm_library("", "Haswell", "avx512_core_bf16", true) == onednn);
+  CHECK(choose_sgemm_library("", "SkylakeX", "avx512_core", true) == blas);
   CHECK(choose_sgemm_library("auto", "Zen", "avx512_core", true) == onednn);
   CHECK(choose_sgemm_library("auto", "Prescott", "avx2", true) == onednn);
   // OpenBLAS already runs AVX-512 (or both are AVX2): the BLAS, as torch::linear.
@@ -174,7 +175,7 @@ TEST_CASE("fp32 GEMM goes to oneDNN only when its vectors are wider than the BLA
   CHECK_THROWS_WITH(choose_sgemm_library("onednn", "Haswell", "", false),
                     Catch::Contains("no oneDNN"));
   CHECK_THROWS_WITH(choose_sgemm_library("mkl", "Haswell", "avx2", true),
-                    Catch::Contains("MUONLAB_FP32_GEMM=mkl") && Catch::Contains("auto or onednn"));
+                    Catch::Contains("MUONLAB_FP32_GEMM=mkl") && Catch::Contains("blas or onednn"));
   CHECK(blas_kernel_width("SKYLAKEX") == 512);
   CHECK(blas_kernel_width("Katmai") == 128);
   CHECK(onednn_isa_width("avx2_vnni") == 256);
@@ -187,7 +188,7 @@ TEST_CASE("the CLI states the fp32 GEMM library and refuses a bad MUONLAB_FP32_G
   };
   const auto bad = run("fastest");
   CHECK(bad.exit_code != 0);
-  CHECK(bad.output.find("MUONLAB_FP32_GEMM=fastest: use blas") != std::string::npos);
+  CHECK(bad.output.find("MUONLAB_FP32_GEMM=fastest: use auto") != std::string::npos);
   const auto blas = run("blas");
   REQUIRE(blas.exit_code == 0);
   CHECK(blas.output.find("fp32 GEMM") == std::string::npos);
@@ -203,6 +204,12 @@ TEST_CASE("the CLI states the fp32 GEMM library and refuses a bad MUONLAB_FP32_G
   const std::string kernel = reported_kernel(automatic.output);
   const bool wider = onednn_isa_width(onednn_isa_name()) > blas_kernel_width(kernel);
   CHECK((automatic.output.find("fp32 GEMM oneDNN (" + onednn_isa_name() + ", wider than") !=
+         std::string::npos) == wider);
+  // Unset is the rule as well: the same start-up line as auto.
+  const auto unset =
+      run_shell("env -u MUONLAB_FP32_GEMM " + std::string(MUONLAB_BINARY) + " version");
+  REQUIRE(unset.exit_code == 0);
+  CHECK((unset.output.find("fp32 GEMM oneDNN (" + onednn_isa_name() + ", wider than") !=
          std::string::npos) == wider);
   WARN("fp32 GEMM here: " << (wider ? "oneDNN" : "BLAS") << " (OpenBLAS " << kernel << ", oneDNN "
                           << onednn_isa_name() << ")");

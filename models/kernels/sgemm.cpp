@@ -132,10 +132,7 @@ int onednn_isa_width(const std::string& isa) {
 
 SgemmLibrary choose_sgemm_library(const std::string& setting, const std::string& openblas_core,
                                   const std::string& onednn_isa, bool have_onednn) {
-  // Unset means the BLAS for now: oneDNN 2.6's multi-threaded sgemm corrupted the heap in about 1
-  // of 20 short tiny-model runs here (glibc "corrupted size vs. prev_size" inside dnnl_sgemm in a
-  // dense backward, 2026-12-04), so the rule applies only when asked for with "auto".
-  if (setting.empty() || setting == "blas") return SgemmLibrary::blas;
+  if (setting == "blas") return SgemmLibrary::blas;
   if (setting == "onednn") {
     if (!have_onednn) {
       throw std::invalid_argument(
@@ -143,9 +140,9 @@ SgemmLibrary choose_sgemm_library(const std::string& setting, const std::string&
     }
     return SgemmLibrary::onednn;
   }
-  if (setting != "auto") {
+  if (!setting.empty() && setting != "auto") {
     throw std::invalid_argument("MUONLAB_FP32_GEMM=" + setting +
-                                ": use blas (the default), auto or onednn");
+                                ": use auto (the default), blas or onednn");
   }
   const bool wider = onednn_isa_width(onednn_isa) > blas_kernel_width(openblas_core);
   return have_onednn && wider ? SgemmLibrary::onednn : SgemmLibrary::blas;

@@ -4,9 +4,10 @@
 // fixed rule, never by a timing (so the same run gives the same numbers): oneDNN when its
 // instruction set has wider vectors than the BLAS's kernel (e.g. the environment pins OpenBLAS to
 // its AVX2 `Haswell` kernel on an AVX-512 CPU: 2x at the model's shapes on Zen 5), otherwise the
-// BLAS. The rule applies only with MUONLAB_FP32_GEMM=auto: unset (or blas) is the BLAS for now,
-// because oneDNN 2.6's multi-threaded sgemm corrupted the heap in a few short runs here; onednn
-// forces oneDNN. Called inside at::parallel_for, both
+// BLAS. MUONLAB_FP32_GEMM=blas or =onednn overrides it (unset or auto: the rule). A process that
+// installs signal handlers must keep them off the threads that run dnnl_sgemm (see
+// src/stop_signals.h: oneDNN's kernel keeps its stack pointer on the heap, and a handler's frame
+// would corrupt it); muonlab's main() does. Called inside at::parallel_for, both
 // run single-threaded (OpenMP builds do not nest), so each product stays on the calling thread; at
 // top level they use LibTorch's thread count. bf16 products always go to oneDNN; no other dtype.
 #pragma once
@@ -25,7 +26,7 @@ enum class SgemmLibrary { blas, onednn };
 int blas_kernel_width(const std::string& openblas_core);
 int onednn_isa_width(const std::string& isa);
 
-// The rule: `setting` is MUONLAB_FP32_GEMM's value ("auto" applies it; "" and "blas" give the
+// The rule: `setting` is MUONLAB_FP32_GEMM's value ("" and "auto" apply it, "blas" gives the
 // BLAS, "onednn" oneDNN); `have_onednn` says dnnl_sgemm exists. Throws std::invalid_argument for
 // another value or for "onednn" without oneDNN.
 SgemmLibrary choose_sgemm_library(const std::string& setting, const std::string& openblas_core,

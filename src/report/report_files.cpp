@@ -11,6 +11,7 @@
 
 #include "src/config/number_text.h"
 #include "src/shell_quote.h"
+#include "src/stop_signals.h"
 #include "src/sweep/sweep_index.h"
 
 namespace muonlab {
@@ -297,6 +298,8 @@ json draw_plots(const std::string& out_dir, std::string& messages) {
   if (!fs::exists(script))
     throw std::runtime_error("compare --plots: " + script +
                              " not found; set MUONLAB_PLOT_SCRIPT to muonlab's tools/plot.py");
+  // The plotting program must stay stoppable by Ctrl-C / SIGTERM (stop_signals.h).
+  const StopSignalsUnblockedHere python_stoppable;
   if (system((python + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0)
     throw std::runtime_error(
         "compare --plots: /usr/bin/python3 has no matplotlib; install "

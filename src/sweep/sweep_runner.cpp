@@ -354,6 +354,8 @@ pid_t SweepRunner::launch(const PreparedPoint& p) const {
     if (getppid() != parent) _exit(127);
     int fd = open(console.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) dup2(fd, STDOUT_FILENO), dup2(fd, STDERR_FILENO), close(fd);
+    // SIGINT/SIGTERM stay blocked across exec: a pending one waits for the child's own routing
+    // (src/stop_signals.h) rather than reaching the sweep's handler copied into this child.
     execv(argv[0], argv.data());
     _exit(127);
   }

@@ -37,7 +37,8 @@ std::atomic<int> g_stop_signal{0};
 extern "C" void on_stop_signal(int signal) { g_stop_signal = signal; }
 
 // Routes SIGINT/SIGTERM to g_stop_signal while alive; restores the previous handlers on exit,
-// also when training throws.
+// also when training throws. The muonlab binary runs these handlers on a thread that never
+// computes (src/stop_signals.h): on a thread inside oneDNN's fp32 GEMM one would corrupt the heap.
 class StopSignalScope {
  public:
   StopSignalScope()
