@@ -1,7 +1,12 @@
 // The spectral record: per-matrix figures of weights and updates, by SVD or power iteration.
 #include "src/train/spectral_recorder.h"
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <utility>
 
@@ -23,11 +28,38 @@ SpectralRecorder::SpectralRecorder(std::string method, int64_t spectrum_every)
                                 "'; use svd or power");
 }
 
+namespace {
+
+// One matrix to measure: a weight, or the update `weight - before` (computed by the job itself, so
+// the updates are not all held at once).
+struct Job {
+  std::string key;
+  torch::Tensor weight, before;
+  bool exact = false;
+  std::vector<double>* values = nullptr;
+  json figures;
+};
+
+// Runs fn(i) for every i in [0, n) on LibTorch's threads, each index whole on one thread, taken in
+// order from a shared counter. Whatever runs inside fn runs
+// single-threaded (OpenMP does not nest), so each result is the same whichever thread computed it
+// and whatever the thread count.
+void run_each(int64_t n, const std::function<void(int64_t)>& fn) {
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::min<int64_t>(at::get_num_threads(), n);
+  at::parallel_for(0, std::max<int64_t>(workers, 1), 1, [&](int64_t, int64_t) {
+    torch::NoGradGuard no_grad;  // grad mode is per thread
+    for (int64_t i = next++; i < n; i = next++) fn(i);
+  });
+}
+
+}  // namespace
+
 json SpectralRecorder::measure(const std::string& key, const torch::Tensor& matrix, bool exact,
                                std::vector<double>* values) {
   if (exact || method_ == "svd") return spectrum_json(matrix_spectrum(matrix, values));
   // The default tolerance (1e-4), the one `muonlab bench` measures too.
-  const MatrixSpectrum s = matrix_spectrum_power(matrix, warm_start_[key]);
+  const MatrixSpectrum s = matrix_spectrum_power(matrix, warm_start_.at(key));
   json figures = spectrum_json(s);
   figures["sigma_max_bound"] = s.sigma_max_bound;
   return figures;
@@ -38,18 +70,45 @@ json SpectralRecorder::record(const std::vector<NamedParam>& params,
   torch::NoGradGuard no_grad;
   const auto start = std::chrono::steady_clock::now();
   const bool with_values = spectrum_every_ > 0 && step % spectrum_every_ == 0;
-  json matrices = json::array();
+  std::vector<const NamedParam*> matrices_of;
+  std::vector<std::vector<double>> values;
+  std::vector<Job> jobs;
   for (const auto& p : params) {
     if (p.param.dim() != 2) continue;
-    const torch::Tensor weight = p.param.detach();
-    std::vector<double> values;
-    json m = measure(p.name, weight, with_values, with_values ? &values : nullptr);
-    m["name"] = p.name;
-    m["shape"] = {p.param.size(0), p.param.size(1)};
-    if (with_values) m["singular_values"] = values;
+    matrices_of.push_back(&p);
+  }
+  values.resize(matrices_of.size());
+  for (size_t i = 0; i < matrices_of.size(); ++i) {
+    const NamedParam& p = *matrices_of[i];
+    jobs.push_back(
+        {p.name, p.param.detach(), {}, with_values, with_values ? &values[i] : nullptr, {}});
     auto it = before.find(p.name);
     if (it != before.end())
-      m["update"] = measure(p.name + ".update", weight - it->second, with_values, nullptr);
+      jobs.push_back({p.name + ".update", p.param.detach(), it->second, with_values, nullptr, {}});
+  }
+  // Power iteration vectors are created here, not by the threads (the map is not thread-safe).
+  if (method_ == "power")
+    for (const Job& job : jobs) warm_start_[job.key];
+  // Biggest first, so that the two threads finish together.
+  std::vector<size_t> order(jobs.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return jobs[a].weight.numel() > jobs[b].weight.numel();
+  });
+  run_each(static_cast<int64_t>(jobs.size()), [&](int64_t i) {
+    Job& job = jobs[order[i]];
+    const torch::Tensor matrix = job.before.defined() ? job.weight - job.before : job.weight;
+    job.figures = measure(job.key, matrix, job.exact, job.values);
+  });
+  json matrices = json::array();
+  size_t j = 0;
+  for (size_t i = 0; i < matrices_of.size(); ++i) {
+    const NamedParam& p = *matrices_of[i];
+    json m = std::move(jobs[j++].figures);
+    m["name"] = p.name;
+    m["shape"] = {p.param.size(0), p.param.size(1)};
+    if (with_values) m["singular_values"] = values[i];
+    if (j < jobs.size() && jobs[j].before.defined()) m["update"] = std::move(jobs[j++].figures);
     matrices.push_back(std::move(m));
   }
   const double seconds =

@@ -5,8 +5,10 @@
 // null). On spectrum_every steps every figure, of weights and updates, comes from an SVD, and the
 // weights' singular values are listed. The power iteration's vectors are kept between records but
 // not checkpointed: after a resume the first record starts cold, so its estimates can differ from
-// an uninterrupted run's in the digits below the estimate's error. It does not decide when to
-// measure (the trainer does) nor write the record.
+// an uninterrupted run's in the digits below the estimate's error. Matrices are measured side by
+// side on LibTorch's threads, each one whole on one thread (single-threaded inside), so the
+// figures are the same for any thread count. It does not decide when to measure (the trainer
+// does) nor write the record.
 #pragma once
 #include <torch/torch.h>
 
