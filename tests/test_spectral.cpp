@@ -182,3 +182,24 @@ TEST_CASE("condition number ignores exact zeros and rms is the entry RMS") {
   CHECK(rs.condition == Approx((sv.max() / sv.min()).item<double>()).epsilon(1e-9));
   CHECK(rs.rms == Approx(r.square().mean().sqrt().item<double>()).epsilon(1e-12));
 }
+
+TEST_CASE("the fast Gram route and the SVD fallback both give the SVD's figures", "[spectral]") {
+  // Q1 diag(s) Q2^T with s spread geometrically from 1 down to 1/kappa: the condition number is
+  // kappa by construction. Moderate spreads take the Gram route; wide ones (where the Gram
+  // matrix's eigenvalues would lose the small singular values) must fall back to the SVD.
+  torch::manual_seed(5);
+  const int64_t m = 300, n = 64;
+  const auto orthonormal = [](int64_t rows, int64_t cols) {
+    return std::get<0>(at::linalg_qr(torch::randn({rows, cols}, torch::kDouble)));
+  };
+  for (double kappa : {3.0, 300.0, 1e5, 1e7}) {
+    INFO("kappa " << kappa);
+    const torch::Tensor s = torch::logspace(0, -std::log10(kappa), n, 10, torch::kDouble);
+    const torch::Tensor w = orthonormal(m, n).mm(torch::diag(s)).mm(orthonormal(n, n).t());
+    for (const torch::Tensor& matrix : {w, w.t().contiguous()}) {
+      const MatrixSpectrum got = matrix_spectrum(matrix);
+      check_close(got, reference_spectrum(matrix), 1e-10);
+      CHECK(got.condition == Approx(kappa).epsilon(1e-8));
+    }
+  }
+}

@@ -194,9 +194,9 @@ double largest_sigma_deviation(const std::vector<torch::Tensor>& matrices,
   return largest;
 }
 
-// Cost of one spectral record of the weights: full svdvals (matrix_spectrum) against power
-// iteration from cold starts and from the vectors of the previous record (warm, after a small
-// perturbation of the weights). The warm timing restarts from the same vectors on every repeat.
+// Cost of one spectral record of the weights: exact figures (matrix_spectrum: Gram eigenvalues or
+// SVD) against power iteration from cold starts and from the vectors of the previous record (warm,
+// after a small perturbation of the weights). The warm timing restarts from the same vectors on every repeat.
 std::string bench_spectral_record(const std::vector<NamedParam>& params, double fwd_bwd,
                                   int repeats, nlohmann::json& out_json) {
   const std::vector<torch::Tensor> matrices = spectral_matrices(params);
@@ -234,7 +234,7 @@ std::string bench_spectral_record(const std::vector<NamedParam>& params, double 
   std::vector<torch::Tensor> warm_vectors = previous;
   const std::pair<int, int> warm_iterations = power_iterations(next, warm_vectors);
   std::string out = line(
-      "spectral record (%zu matrices): svdvals %.2f ms, power cold %.2f ms, "
+      "spectral record (%zu matrices): exact %.2f ms, power cold %.2f ms, "
       "power warm %.2f ms (median of %d)",
       n, 1e3 * svd, 1e3 * cold, 1e3 * warm, repeats);
   out += line(
@@ -242,10 +242,10 @@ std::string bench_spectral_record(const std::vector<NamedParam>& params, double 
       "warm %d (%d unconverged)",
       100 * svd / fwd_bwd, 100 * cold / fwd_bwd, 100 * warm / fwd_bwd, cold_iterations.first,
       cold_iterations.second, warm_iterations.first, warm_iterations.second);
-  out += line("  warm power sigma_max vs svdvals: largest relative deviation %.1e",
+  out += line("  warm power sigma_max vs exact: largest relative deviation %.1e",
               largest_sigma_deviation(next, previous));
   out += line(
-      "  the trainer's record by SVD (weights and updates, matrices side by side on %d "
+      "  the trainer's exact record (weights and updates, matrices side by side on %d "
       "threads): %.2f ms = %.1f%% of fwd+bwd",
       at::get_num_threads(), 1e3 * record, 100 * record / fwd_bwd);
   return out;

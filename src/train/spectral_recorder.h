@@ -1,8 +1,9 @@
 // Builds the `spectral` metrics record: for every 2-D parameter, the spectral figures of the
-// weight and of the update just applied, by full SVD (train.spectral_method: svd) or with sigma_max
+// weight and of the update just applied, from all singular values (train.spectral_method: svd;
+// matrix_spectrum: Gram eigenvalues where accurate, else an SVD) or with sigma_max
 // from warm-started power iteration (power: sigma_max with its error bound `sigma_max_bound`,
 // stable rank from it and the exact Frobenius norm, RMS; effective rank and condition number are
-// null). On spectrum_every steps every figure, of weights and updates, comes from an SVD, and the
+// null). On spectrum_every steps every figure, of weights and updates, is exact, and the
 // weights' singular values are listed. The power iteration's vectors are kept between records but
 // not checkpointed: after a resume the first record starts cold, so its estimates can differ from
 // an uninterrupted run's in the digits below the estimate's error. Matrices are measured side by
