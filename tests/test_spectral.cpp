@@ -53,9 +53,14 @@ TEST_CASE("matrix_spectrum equals SVD-based figures", "[spectral]") {
     INFO("shape " << shape[0] << "x" << shape[1]);
     check_close(matrix_spectrum(w), reference_spectrum(w), 1e-6);
   }
-  SECTION("large matrices go through fp32") {
+  SECTION("large matrices: the Gram route, or an fp32 SVD when the spread is wide") {
     torch::Tensor w = torch::randn({1200, 900}) * torch::linspace(0.1, 2, 900);
     check_close(matrix_spectrum(w), reference_spectrum(w), 1e-4);
+    // Columns scaled over 6 decades: a spread too wide for the Gram route.
+    torch::Tensor wide = torch::randn({1200, 900}) * torch::logspace(0, -6, 900);
+    const MatrixSpectrum got = matrix_spectrum(wide);
+    check_close(got, reference_spectrum(wide), 1e-4);
+    CHECK(got.condition > 3e3);  // far past what the Gram route accepts at this size
   }
 }
 
@@ -188,7 +193,7 @@ TEST_CASE("the fast Gram route and the SVD fallback both give the SVD's figures"
   // kappa by construction. Moderate spreads take the Gram route; wide ones (where the Gram
   // matrix's eigenvalues would lose the small singular values) must fall back to the SVD.
   torch::manual_seed(5);
-  const int64_t m = 300, n = 64;
+  const int64_t m = 2100, n = 64;  // tall, and more rows than one fp64 chunk of the Gram route
   const auto orthonormal = [](int64_t rows, int64_t cols) {
     return std::get<0>(at::linalg_qr(torch::randn({rows, cols}, torch::kDouble)));
   };

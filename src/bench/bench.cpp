@@ -196,7 +196,8 @@ double largest_sigma_deviation(const std::vector<torch::Tensor>& matrices,
 
 // Cost of one spectral record of the weights: exact figures (matrix_spectrum: Gram eigenvalues or
 // SVD) against power iteration from cold starts and from the vectors of the previous record (warm,
-// after a small perturbation of the weights). The warm timing restarts from the same vectors on every repeat.
+// after a small perturbation of the weights). The warm timing restarts from the same vectors on
+// every repeat.
 std::string bench_spectral_record(const std::vector<NamedParam>& params, double fwd_bwd,
                                   int repeats, nlohmann::json& out_json) {
   const std::vector<torch::Tensor> matrices = spectral_matrices(params);
@@ -204,7 +205,7 @@ std::string bench_spectral_record(const std::vector<NamedParam>& params, double 
   const size_t n = matrices.size();
   std::vector<torch::Tensor> previous(n);
   const std::pair<int, int> cold_iterations = power_iterations(matrices, previous);
-  const double svd = median_seconds(repeats, [&] {
+  const double exact = median_seconds(repeats, [&] {
     for (const auto& m : next) matrix_spectrum(m);
   });
   const double cold = median_seconds(repeats, [&] {
@@ -227,20 +228,20 @@ std::string bench_spectral_record(const std::vector<NamedParam>& params, double 
   SpectralRecorder recorder("svd", 0);
   const double record = median_seconds(repeats, [&] { recorder.record(next_params, before, 1); });
   out_json = {{"matrices", n},
-              {"svd_s", svd},
+              {"exact_s", exact},
               {"power_cold_s", cold},
               {"power_warm_s", warm},
-              {"record_svd_s", record}};
+              {"record_exact_s", record}};
   std::vector<torch::Tensor> warm_vectors = previous;
   const std::pair<int, int> warm_iterations = power_iterations(next, warm_vectors);
   std::string out = line(
       "spectral record (%zu matrices): exact %.2f ms, power cold %.2f ms, "
       "power warm %.2f ms (median of %d)",
-      n, 1e3 * svd, 1e3 * cold, 1e3 * warm, repeats);
+      n, 1e3 * exact, 1e3 * cold, 1e3 * warm, repeats);
   out += line(
       "  vs fwd+bwd: %.1f%% / %.1f%% / %.1f%%; power iterations: cold %d (%d unconverged), "
       "warm %d (%d unconverged)",
-      100 * svd / fwd_bwd, 100 * cold / fwd_bwd, 100 * warm / fwd_bwd, cold_iterations.first,
+      100 * exact / fwd_bwd, 100 * cold / fwd_bwd, 100 * warm / fwd_bwd, cold_iterations.first,
       cold_iterations.second, warm_iterations.first, warm_iterations.second);
   out += line("  warm power sigma_max vs exact: largest relative deviation %.1e",
               largest_sigma_deviation(next, previous));

@@ -30,9 +30,11 @@ SpectralRecorder::SpectralRecorder(std::string method, int64_t spectrum_every)
 
 namespace {
 
-// One matrix to measure: a weight, or the update `weight - before` (computed by the job itself, so
-// the updates are not all held at once).
+// One matrix to measure: the weight of matrix `index`, or its update `weight - before` (computed by
+// the job itself, so the updates are not all held at once).
 struct Job {
+  size_t index = 0;
+  bool update = false;
   std::string key;
   torch::Tensor weight, before;
   bool exact = false;
@@ -42,12 +44,12 @@ struct Job {
 
 // Runs fn(i) for every i in [0, n) on LibTorch's threads, each index whole on one thread, taken in
 // order from a shared counter. Whatever runs inside fn runs
-// single-threaded (OpenMP does not nest), so each result is the same whichever thread computed it
-// and whatever the thread count.
+// single-threaded (OpenMP does not nest; with one thread there is nothing to nest), so each result
+// is the same whichever thread computed it and whatever the thread count. Every thread enters the
+// region even when there are fewer jobs, so that a lone job is single-threaded too.
 void run_each(int64_t n, const std::function<void(int64_t)>& fn) {
   std::atomic<int64_t> next{0};
-  const int64_t workers = std::min<int64_t>(at::get_num_threads(), n);
-  at::parallel_for(0, std::max<int64_t>(workers, 1), 1, [&](int64_t, int64_t) {
+  at::parallel_for(0, std::max(at::get_num_threads(), 1), 1, [&](int64_t, int64_t) {
     torch::NoGradGuard no_grad;  // grad mode is per thread
     for (int64_t i = next++; i < n; i = next++) fn(i);
   });
@@ -80,11 +82,18 @@ json SpectralRecorder::record(const std::vector<NamedParam>& params,
   values.resize(matrices_of.size());
   for (size_t i = 0; i < matrices_of.size(); ++i) {
     const NamedParam& p = *matrices_of[i];
-    jobs.push_back(
-        {p.name, p.param.detach(), {}, with_values, with_values ? &values[i] : nullptr, {}});
+    jobs.push_back({i,
+                    false,
+                    p.name,
+                    p.param.detach(),
+                    {},
+                    with_values,
+                    with_values ? &values[i] : nullptr,
+                    {}});
     auto it = before.find(p.name);
     if (it != before.end())
-      jobs.push_back({p.name + ".update", p.param.detach(), it->second, with_values, nullptr, {}});
+      jobs.push_back(
+          {i, true, p.name + ".update", p.param.detach(), it->second, with_values, nullptr, {}});
   }
   // Power iteration vectors are created here, not by the threads (the map is not thread-safe).
   if (method_ == "power")
@@ -97,18 +106,22 @@ json SpectralRecorder::record(const std::vector<NamedParam>& params,
   });
   run_each(static_cast<int64_t>(jobs.size()), [&](int64_t i) {
     Job& job = jobs[order[i]];
-    const torch::Tensor matrix = job.before.defined() ? job.weight - job.before : job.weight;
+    const torch::Tensor matrix = job.update ? job.weight - job.before : job.weight;
     job.figures = measure(job.key, matrix, job.exact, job.values);
   });
   json matrices = json::array();
-  size_t j = 0;
   for (size_t i = 0; i < matrices_of.size(); ++i) {
     const NamedParam& p = *matrices_of[i];
-    json m = std::move(jobs[j++].figures);
+    json m = json::object();
+    for (Job& job : jobs) {
+      if (job.index == i && !job.update) m = std::move(job.figures);
+    }
     m["name"] = p.name;
     m["shape"] = {p.param.size(0), p.param.size(1)};
     if (with_values) m["singular_values"] = values[i];
-    if (j < jobs.size() && jobs[j].before.defined()) m["update"] = std::move(jobs[j++].figures);
+    for (Job& job : jobs) {
+      if (job.index == i && job.update) m["update"] = std::move(job.figures);
+    }
     matrices.push_back(std::move(m));
   }
   const double seconds =

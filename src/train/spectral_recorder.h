@@ -36,8 +36,8 @@ class SpectralRecorder {
                         const std::map<std::string, torch::Tensor>& before, int64_t step);
 
  private:
-  // Figures of `matrix` as JSON, by SVD if `exact` or the method is svd; with `values`, also all
-  // its singular values (from the same SVD).
+  // Figures of `matrix` as JSON, exact (matrix_spectrum) if `exact` or the method is svd; with
+  // `values`, also all its singular values (then from an SVD).
   nlohmann::json measure(const std::string& key, const torch::Tensor& matrix, bool exact,
                          std::vector<double>* values);
 
