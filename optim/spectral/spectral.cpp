@@ -15,10 +15,9 @@ namespace {
 // Matrices up to this many elements are decomposed in fp64; larger ones in fp32.
 constexpr int64_t kDoubleSvdMaxElements = 1 << 20;
 
-// The Gram route is taken only when it gives every singular value to this relative error.
+// The Gram route is taken only when its error estimate for every singular value is within this.
 constexpr double kGramRelativeError = 1e-6;
-// Margin on the error estimate below (measured errors on random and trained matrices sat 10 to
-// 100 times under it).
+// Margin on the error estimate (gram_singular_values).
 constexpr double kGramErrorSafety = 10;
 
 MatrixSpectrum not_finite_spectrum() {

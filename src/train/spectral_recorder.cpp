@@ -43,10 +43,10 @@ struct Job {
 };
 
 // Runs fn(i) for every i in [0, n) on LibTorch's threads, each index whole on one thread, taken in
-// order from a shared counter. Whatever runs inside fn runs
-// single-threaded (OpenMP does not nest; with one thread there is nothing to nest), so each result
-// is the same whichever thread computed it and whatever the thread count. Every thread enters the
-// region even when there are fewer jobs, so that a lone job is single-threaded too.
+// order from a shared counter. Whatever runs inside fn runs single-threaded (OpenMP does not nest;
+// with one thread there is nothing to nest), so each result is the same whichever thread computed
+// it and whatever the thread count. Every thread enters the region even when there are fewer
+// jobs, so that a lone job is single-threaded too.
 void run_each(int64_t n, const std::function<void(int64_t)>& fn) {
   std::atomic<int64_t> next{0};
   at::parallel_for(0, std::max(at::get_num_threads(), 1), 1, [&](int64_t, int64_t) {
@@ -98,7 +98,7 @@ json SpectralRecorder::record(const std::vector<NamedParam>& params,
   // Power iteration vectors are created here, not by the threads (the map is not thread-safe).
   if (method_ == "power")
     for (const Job& job : jobs) warm_start_[job.key];
-  // Biggest first, so that the two threads finish together.
+  // Biggest first, so that the threads finish together.
   std::vector<size_t> order(jobs.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
