@@ -216,8 +216,7 @@ std::string bench_spectral_record(const std::vector<NamedParam>& params, double 
     std::vector<torch::Tensor> vectors = previous;  // handles: the calls rebind, never write
     for (size_t i = 0; i < n; ++i) matrix_spectrum_power(next[i], vectors[i]);
   });
-  // The trainer's whole record by SVD: weights and this step's updates, side by side on the
-  // threads.
+  // The trainer's whole exact record: weights and this step's updates, side by side on the threads.
   std::vector<NamedParam> next_params;
   std::map<std::string, torch::Tensor> before;
   for (size_t i = 0, k = 0; i < params.size(); ++i) {

@@ -30,16 +30,15 @@ SpectralRecorder::SpectralRecorder(std::string method, int64_t spectrum_every)
 
 namespace {
 
-// One matrix to measure: the weight of matrix `index`, or its update `weight - before` (computed by
-// the job itself, so the updates are not all held at once).
+// One matrix to measure: a weight, or its update `weight - before` (computed by the job itself, so
+// the updates are not all held at once). Its figures go to `out`.
 struct Job {
-  size_t index = 0;
-  bool update = false;
   std::string key;
   torch::Tensor weight, before;
+  bool update = false;
   bool exact = false;
   std::vector<double>* values = nullptr;
-  json figures;
+  json* out = nullptr;
 };
 
 // Runs fn(i) for every i in [0, n) on LibTorch's threads, each index whole on one thread, taken in
@@ -73,55 +72,47 @@ json SpectralRecorder::record(const std::vector<NamedParam>& params,
   const auto start = std::chrono::steady_clock::now();
   const bool with_values = spectrum_every_ > 0 && step % spectrum_every_ == 0;
   std::vector<const NamedParam*> matrices_of;
-  std::vector<std::vector<double>> values;
-  std::vector<Job> jobs;
   for (const auto& p : params) {
-    if (p.param.dim() != 2) continue;
-    matrices_of.push_back(&p);
+    if (p.param.dim() == 2) matrices_of.push_back(&p);
   }
-  values.resize(matrices_of.size());
-  for (size_t i = 0; i < matrices_of.size(); ++i) {
+  const size_t n = matrices_of.size();
+  std::vector<std::vector<double>> values(n);
+  std::vector<json> weight_figures(n), update_figures(n);  // update: null without `before`
+  std::vector<Job> jobs;
+  for (size_t i = 0; i < n; ++i) {
     const NamedParam& p = *matrices_of[i];
-    jobs.push_back({i,
-                    false,
-                    p.name,
+    jobs.push_back({p.name,
                     p.param.detach(),
                     {},
+                    false,
                     with_values,
                     with_values ? &values[i] : nullptr,
-                    {}});
+                    &weight_figures[i]});
     auto it = before.find(p.name);
-    if (it != before.end())
-      jobs.push_back(
-          {i, true, p.name + ".update", p.param.detach(), it->second, with_values, nullptr, {}});
+    if (it != before.end()) {
+      jobs.push_back({p.name + ".update", p.param.detach(), it->second, true, with_values, nullptr,
+                      &update_figures[i]});
+    }
   }
   // Power iteration vectors are created here, not by the threads (the map is not thread-safe).
   if (method_ == "power")
     for (const Job& job : jobs) warm_start_[job.key];
   // Biggest first, so that the threads finish together.
-  std::vector<size_t> order(jobs.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return jobs[a].weight.numel() > jobs[b].weight.numel();
-  });
+  std::stable_sort(jobs.begin(), jobs.end(),
+                   [](const Job& a, const Job& b) { return a.weight.numel() > b.weight.numel(); });
   run_each(static_cast<int64_t>(jobs.size()), [&](int64_t i) {
-    Job& job = jobs[order[i]];
+    Job& job = jobs[i];
     const torch::Tensor matrix = job.update ? job.weight - job.before : job.weight;
-    job.figures = measure(job.key, matrix, job.exact, job.values);
+    *job.out = measure(job.key, matrix, job.exact, job.values);
   });
   json matrices = json::array();
-  for (size_t i = 0; i < matrices_of.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const NamedParam& p = *matrices_of[i];
-    json m = json::object();
-    for (Job& job : jobs) {
-      if (job.index == i && !job.update) m = std::move(job.figures);
-    }
+    json m = std::move(weight_figures[i]);
     m["name"] = p.name;
     m["shape"] = {p.param.size(0), p.param.size(1)};
     if (with_values) m["singular_values"] = values[i];
-    for (Job& job : jobs) {
-      if (job.index == i && job.update) m["update"] = std::move(job.figures);
-    }
+    if (!update_figures[i].is_null()) m["update"] = std::move(update_figures[i]);
     matrices.push_back(std::move(m));
   }
   const double seconds =
